@@ -1,0 +1,58 @@
+/**
+ * Stable error codes of jetfn. A code never changes meaning; tools may match on it.
+ */
+export const FnErrorCode = {
+  /** `fn.config.ts` is missing a required piece, fails validation, or cannot be loaded. */
+  ConfigInvalid: 'FN_CONFIG_INVALID',
+  /** A function file exports no valid function, or its options fail validation. */
+  FunctionInvalid: 'FN_FUNCTION_INVALID',
+  /** A function file (or a dependency) does not build, or throws while it is imported. */
+  FunctionLoadFailed: 'FN_FUNCTION_LOAD_FAILED',
+  /** A function's subject is in no stream of `fn.config.ts` nor on the server. */
+  StreamNotFound: 'FN_STREAM_NOT_FOUND',
+  /** The NATS server cannot be reached or refused the connection. */
+  NatsUnavailable: 'FN_NATS_UNAVAILABLE',
+  /** The connected server lacks JetStream or is older than a feature needs. */
+  ServerUnsupported: 'FN_SERVER_UNSUPPORTED',
+  /** No usable nats-server binary was found or could be fetched. */
+  NatsServerNotFound: 'FN_NATS_SERVER_NOT_FOUND',
+  /** A nats-server process could not be started or did not become ready. */
+  NatsServerStartFailed: 'FN_NATS_SERVER_START_FAILED',
+  /** A call was made in a lifecycle state that does not allow it. */
+  InvalidState: 'FN_INVALID_STATE',
+  /** A command-line argument or flag is wrong. */
+  UsageInvalid: 'FN_USAGE_INVALID',
+  /** An unexpected internal failure. */
+  Internal: 'FN_INTERNAL',
+} as const
+
+export type FnErrorCode = (typeof FnErrorCode)[keyof typeof FnErrorCode]
+
+/** Options of {@link FnError}. */
+export interface FnErrorOptions {
+  /** The error that caused this one. */
+  cause?: unknown
+  /** One line telling the user what to do about it; the CLI prints it under the message. */
+  hint?: string
+}
+
+/**
+ * The error jetfn itself throws: a stable {@link FnErrorCode}, a short message naming the file,
+ * field or value at fault, and an optional hint.
+ */
+export class FnError extends Error {
+  override readonly name = 'FnError'
+  readonly code: FnErrorCode
+  readonly hint: string | undefined
+
+  constructor(code: FnErrorCode, message: string, options: FnErrorOptions = {}) {
+    super(message, { cause: options.cause })
+    this.code = code
+    this.hint = options.hint
+  }
+}
+
+/** True when `err` is an {@link FnError} (optionally with the given code). */
+export function isFnError(err: unknown, code?: FnErrorCode): err is FnError {
+  return err instanceof FnError && (code === undefined || err.code === code)
+}
