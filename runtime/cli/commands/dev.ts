@@ -1,0 +1,14 @@
+import { loadConfig } from '../../config/load-config.ts'
+import { startDevSession } from '../../dev/dev-session.ts'
+import { createLogger } from '../../log/logger.ts'
+
+/** `fn dev`: runs until `signal` aborts, then stops cleanly. */
+export async function runDev(opts: { configFile: string | undefined; signal: AbortSignal }): Promise<void> {
+  const config = await loadConfig(opts.configFile === undefined ? {} : { file: opts.configFile })
+  const log = createLogger({ pretty: true })
+  const session = await startDevSession({ config, log, natsUrl: process.env.NATS_URL })
+  log.info({ url: session.url, functions: session.replica.functions }, 'fn dev ready; Ctrl-C to stop')
+  if (!opts.signal.aborted) await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
+  log.info({ signal: String(opts.signal.reason) }, 'stopping')
+  await session.stop()
+}

@@ -1,0 +1,54 @@
+/**
+ * The CLI: parses the command line, owns SIGINT/SIGTERM (turned into an AbortSignal for the
+ * library), and prints failures as one line `CODE: message` plus a hint. Exit code 0 or 1.
+ */
+import { isFnError } from '../errors/fn-error.ts'
+import { parseCliArgs, USAGE } from './parse-args.ts'
+import { runDev } from './commands/dev.ts'
+
+export async function main(argv: readonly string[]): Promise<number> {
+  let verbose = argv.includes('--verbose') || argv.includes('-v') || Boolean(process.env.DEBUG)
+  try {
+    const args = parseCliArgs(argv)
+    verbose ||= args.verbose
+    switch (args.command) {
+      case 'help':
+        console.log(USAGE)
+        return 0
+      case 'dev':
+        await runDev({ configFile: args.config, signal: shutdownSignal() })
+        return 0
+    }
+  } catch (err) {
+    printError(err, verbose)
+    return 1
+  }
+}
+
+/**
+ * Aborts on the first SIGINT or SIGTERM; a second one forces exit. Nothing is lost either way:
+ * what is not acked is redelivered by the server.
+ */
+function shutdownSignal(): AbortSignal {
+  const controller = new AbortController()
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (controller.signal.aborted) {
+      console.error(`${signal} again: exiting now; unsettled messages are redelivered by the server`)
+      process.exit(130)
+    }
+    controller.abort(signal)
+  }
+  process.on('SIGINT', onSignal)
+  process.on('SIGTERM', onSignal)
+  return controller.signal
+}
+
+function printError(err: unknown, verbose: boolean): void {
+  if (isFnError(err)) {
+    console.error(`${err.code}: ${err.message}`)
+    if (err.hint) console.error(`hint: ${err.hint}`)
+  } else {
+    console.error(`FN_INTERNAL: ${(err as Error)?.message ?? String(err)}`)
+  }
+  if (verbose && err instanceof Error && err.stack) console.error(err.stack)
+}

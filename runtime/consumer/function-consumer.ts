@@ -1,0 +1,355 @@
+/**
+ * Runs one deployed function in this replica: its pull loop, the messages it holds, their
+ * dispatch to the shared pool in batches, and the settling of each by its outcome.
+ *
+ * Bounds: at most `concurrency` messages run at once; at most `concurrency + prefetch` are held
+ * (running, queued or being settled) or asked for. Every held message gets `working()` often
+ * enough that `ack_wait` never expires while it is held, so a prefetched message is never
+ * redelivered elsewhere behind this replica's back.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream'
+import type { Msg, NatsConnection } from '@nats-io/transport-node'
+import type { Logger } from 'pino'
+import type { DispatchFunction, PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
+import type { WireHeaders, WireMessage } from '../pool/protocol.ts'
+import { decide, isPastMaxDeliver } from '../settle/decide.ts'
+import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
+import { parseAckSubject, type Delivery } from '../settle/delivery.ts'
+import { Settler } from '../settle/settler.ts'
+import { PullLoop } from './pull-loop.ts'
+
+/** A function as a replica runs it: resolved options plus where its code is. */
+export interface RunnableFunction {
+  name: string
+  version: string
+  subject: string
+  stream: string
+  bundlePath: string
+  decode: 'json' | 'binary'
+  concurrency: number
+  timeoutMs: number
+  timeoutGraceMs: number
+  ackWaitMs: number
+  retry: RetryPolicy
+}
+
+/** Options of {@link FunctionConsumer}. */
+export interface FunctionConsumerOptions {
+  nc: NatsConnection
+  js: JetStreamClient
+  pool: WorkerPool
+  fn: RunnableFunction
+  /** Durable consumer name (`fn_<name>`). */
+  consumer: string
+  log: Logger
+  /** Recreates the durable consumer when the server has lost it. */
+  ensureConsumer: () => Promise<void>
+  /** Largest batch handed to one thread. Default 256. */
+  maxBatch?: number
+}
+
+interface Held extends Delivery {
+  lastSeenAt: number
+}
+
+export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
+
+export class FunctionConsumer {
+  readonly #o: FunctionConsumerOptions
+  readonly #log: Logger
+  readonly #settler: Settler
+  readonly #pull: PullLoop
+  readonly #held = new Set<Held>()
+  #queue: Held[] = []
+  #running = 0
+  #fn: RunnableFunction
+  #state: ConsumerState = 'idle'
+  #flushScheduled = false
+  #heartbeat: NodeJS.Timeout | undefined
+  #idle: (() => void) | undefined
+
+  constructor(opts: FunctionConsumerOptions) {
+    this.#o = opts
+    this.#fn = opts.fn
+    this.#log = opts.log
+    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, version: () => this.#fn.version, log: opts.log })
+    this.#pull = new PullLoop({
+      nc: opts.nc,
+      stream: opts.fn.stream,
+      consumer: opts.consumer,
+      log: opts.log,
+      capacity: () => this.#limit - this.#held.size,
+      minPull: Math.max(1, Math.floor(this.#limit / 4)),
+      onMessage: (msg) => this.#receive(msg),
+      onStall: async () => {
+        await this.#o.ensureConsumer()
+      },
+    })
+  }
+
+  get state(): ConsumerState {
+    return this.#state
+  }
+
+  /** The function version new deliveries run on. */
+  get fn(): RunnableFunction {
+    return this.#fn
+  }
+
+  /** Messages this replica holds for the function: running, queued or being settled. */
+  get held(): number {
+    return this.#held.size
+  }
+
+  get #prefetch(): number {
+    return Math.max(1, Math.ceil(this.#fn.concurrency / 4))
+  }
+
+  get #limit(): number {
+    return this.#fn.concurrency + this.#prefetch
+  }
+
+  start(): void {
+    if (this.#state !== 'idle') throw new Error(`consumer ${this.#o.consumer} cannot start: it is ${this.#state}`)
+    this.#state = 'running'
+    this.#pull.start()
+    const every = Math.max(250, Math.floor(this.#fn.ackWaitMs / 3))
+    this.#heartbeat = setInterval(() => this.#sendHeartbeats(every), every)
+    this.#heartbeat.unref()
+    this.#log.info({ consumer: this.#o.consumer, stream: this.#fn.stream, concurrency: this.#fn.concurrency }, 'consumer running')
+  }
+
+  /** Routes deliveries from now on to a new version; messages already running finish on theirs. */
+  update(fn: RunnableFunction): void {
+    this.#fn = fn
+    this.#pull.poke()
+  }
+
+  /** After a reconnect: the server may have dropped open pulls. */
+  resetPull(reason: string): void {
+    this.#pull.reset(reason)
+  }
+
+  /**
+   * Stops fetching, hands queued messages back at once, lets running ones finish within
+   * `graceMs`, and naks (without delay) whatever is still running then, so another replica takes
+   * it now. The caller then closes the pool.
+   */
+  async drain(graceMs: number): Promise<void> {
+    if (this.#state !== 'running') return
+    this.#state = 'draining'
+    this.#pull.stop()
+    clearInterval(this.#heartbeat)
+    const queued = this.#queue
+    this.#queue = []
+    for (const d of queued) this.#release(d)
+    // Heartbeats continue while we wait, so that nothing running is redelivered meanwhile.
+    const beat = setInterval(() => this.#sendHeartbeats(0), Math.max(250, Math.floor(this.#fn.ackWaitMs / 3)))
+    try {
+      if (this.#held.size > 0) {
+        const idle = new Promise<void>((resolve) => (this.#idle = resolve))
+        let timer: NodeJS.Timeout | undefined
+        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
+        const result = await Promise.race([idle, timeout])
+        clearTimeout(timer)
+        if (result === 'timeout') {
+          this.#log.warn({ left: this.#held.size, graceMs }, 'shutdown grace over: handing unfinished messages back')
+          for (const d of [...this.#held]) this.#release(d)
+        }
+      }
+    } finally {
+      clearInterval(beat)
+      this.#state = 'stopped'
+      this.#log.info({ consumer: this.#o.consumer }, 'consumer stopped')
+    }
+  }
+
+  #receive(msg: Msg): void {
+    const info = parseAckSubject(msg.reply!)
+    if (!info) {
+      this.#log.warn({ reply: msg.reply }, 'delivery with an unreadable ack subject; left to redeliver')
+      return
+    }
+    const d: Held = { msg, reply: msg.reply!, ...info, lastSeenAt: Date.now() }
+    this.#held.add(d)
+    if (this.#state !== 'running') {
+      this.#release(d)
+      return
+    }
+    if (isPastMaxDeliver(d.deliveries, this.#fn.retry)) {
+      void this.#deadLetter(d, 'max-deliver', {
+        name: 'MaxDeliverError',
+        message: `arrived on delivery ${d.deliveries} of ${this.#fn.retry.maxDeliver}: earlier tries crashed or their replica died`,
+      })
+      return
+    }
+    this.#queue.push(d)
+    this.#scheduleFlush()
+  }
+
+  #scheduleFlush(): void {
+    if (this.#flushScheduled) return
+    this.#flushScheduled = true
+    // Once per event-loop turn: everything read from the socket in this turn goes out as batches.
+    setImmediate(() => {
+      this.#flushScheduled = false
+      this.#dispatch()
+    })
+  }
+
+  #dispatch(): void {
+    const free = this.#fn.concurrency - this.#running
+    if (free <= 0 || this.#queue.length === 0 || this.#state !== 'running') return
+    const take = this.#queue.splice(0, free)
+    this.#running += take.length
+    const maxBatch = this.#o.maxBatch ?? 256
+    // Spread over the threads so CPU-bound handlers use every core; batch so each message does
+    // not pay a thread hop of its own.
+    const chunks = Math.max(Math.min(this.#o.pool.threads, take.length), Math.ceil(take.length / maxBatch))
+    const size = Math.ceil(take.length / chunks)
+    for (let i = 0; i < take.length; i += size) this.#dispatchBatch(take.slice(i, i + size))
+  }
+
+  #dispatchBatch(batch: Held[]): void {
+    const fn = this.#fn
+    let bytes = 0
+    for (const d of batch) bytes += d.msg.data.length
+    const payload = new ArrayBuffer(bytes)
+    const view = new Uint8Array(payload)
+    const messages: WireMessage[] = new Array(batch.length)
+    let offset = 0
+    for (let i = 0; i < batch.length; i++) {
+      const d = batch[i]!
+      // Copied: msg.data is a view into the socket's read buffer and must not be transferred.
+      view.set(d.msg.data, offset)
+      messages[i] = {
+        seq: d.seq,
+        deliveries: d.deliveries,
+        subject: d.msg.subject,
+        timeMs: d.timeMs,
+        headers: wireHeaders(d.msg),
+        offset,
+        length: d.msg.data.length,
+      }
+      offset += d.msg.data.length
+    }
+    const target: DispatchFunction = {
+      name: fn.name,
+      version: fn.version,
+      stream: fn.stream,
+      bundlePath: fn.bundlePath,
+      decode: fn.decode,
+      timeoutMs: fn.timeoutMs,
+      timeoutGraceMs: fn.timeoutGraceMs,
+    }
+    let acks: Held[] = []
+    let ackScheduled = false
+    this.#o.pool.dispatch(target, messages, payload, (index, outcome) => {
+      this.#running--
+      const d = batch[index]!
+      if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
+        // Acks of outcomes that arrive together are confirmed together.
+        acks.push(d)
+        if (!ackScheduled) {
+          ackScheduled = true
+          queueMicrotask(() => {
+            ackScheduled = false
+            const group = acks
+            acks = []
+            void this.#settler.ack(group).finally(() => this.#forget(group))
+          })
+        }
+      } else {
+        void this.#settle(d, outcome, fn)
+      }
+      this.#scheduleFlush()
+    })
+  }
+
+  async #settle(d: Held, outcome: PoolOutcome, fn: RunnableFunction): Promise<void> {
+    try {
+      if (outcome.kind === 'requeue') {
+        this.#log.debug({ seq: d.seq, reason: outcome.reason }, 'message requeued without blame')
+        if (this.#state === 'running') {
+          this.#queue.unshift(d)
+          this.#scheduleFlush()
+        } else {
+          this.#release(d)
+        }
+        return
+      }
+      if (outcome.kind === 'unloadable') {
+        this.#log.error({ err: outcome.error, version: fn.version }, 'function bundle failed to load in a worker')
+        this.#settler.nak(d, backoffDelayMs(1, fn.retry))
+        this.#forget([d])
+        return
+      }
+      const action = decide(outcome, d.deliveries, fn.retry)
+      const log = this.#log.child({ seq: d.seq, deliveries: d.deliveries })
+      switch (action.action) {
+        case 'ack':
+          try {
+            await this.#settler.publishOutputs(d, action.outputs)
+          } catch (err) {
+            const error = { name: 'OutputPublishError', message: `outputs not stored: ${(err as Error).message}` }
+            return await this.#settle(d, { kind: 'retry', errorKind: 'error', error, durationMs: outcome.durationMs }, fn)
+          }
+          await this.#settler.ack([d])
+          break
+        case 'nak':
+          log.warn({ errorKind: action.errorKind, error: `${action.error.name}: ${action.error.message}`, delayMs: action.delayMs }, 'invocation failed; retrying')
+          this.#settler.nak(d, action.delayMs)
+          break
+        case 'dead-letter':
+          await this.#deadLetter(d, action.errorKind, action.error)
+          return
+      }
+      this.#forget([d])
+    } catch (err) {
+      this.#log.error({ err, seq: d.seq }, 'settling failed; the message is redelivered after ack_wait')
+      this.#forget([d])
+    }
+  }
+
+  async #deadLetter(d: Held, errorKind: Parameters<Settler['deadLetter']>[1], error: { name: string; message: string }): Promise<void> {
+    try {
+      const stored = await this.#settler.deadLetter(d, errorKind, error, backoffDelayMs(d.deliveries, this.#fn.retry))
+      if (stored) this.#log.warn({ seq: d.seq, deliveries: d.deliveries, errorKind, error: `${error.name}: ${error.message}` }, 'message dead-lettered')
+    } finally {
+      this.#forget([d])
+    }
+  }
+
+  /** Hands a message back for immediate redelivery (to this or another replica). */
+  #release(d: Held): void {
+    this.#settler.nak(d, 0)
+    this.#forget([d])
+  }
+
+  #forget(group: Held[]): void {
+    for (const d of group) this.#held.delete(d)
+    if (this.#held.size === 0 && this.#idle) {
+      this.#idle()
+      this.#idle = undefined
+    }
+    if (this.#state === 'running') this.#pull.poke()
+  }
+
+  #sendHeartbeats(olderThanMs: number): void {
+    const now = Date.now()
+    for (const d of this.#held) {
+      if (now - d.lastSeenAt >= olderThanMs) {
+        d.lastSeenAt = now
+        this.#settler.working(d)
+      }
+    }
+  }
+}
+
+function wireHeaders(msg: Msg): WireHeaders {
+  const h = msg.headers
+  if (!h) return null
+  const out: Array<[string, string[]]> = []
+  for (const key of h.keys()) out.push([key, h.values(key)])
+  return out
+}

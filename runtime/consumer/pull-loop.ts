@@ -1,0 +1,169 @@
+/**
+ * A pull loop for one durable consumer that holds no more messages than its owner can take.
+ *
+ * nats.js `consume()` pulls again as messages *arrive*, not as they are processed, so it cannot
+ * bound what a replica holds. This loop speaks the pull protocol itself: it keeps a count of the
+ * messages it has asked for and not yet received (`outstanding`), and asks for more only when
+ * `capacity() - outstanding` is worth a pull. Messages arrive on one inbox subscription callback
+ * (no async iterator: a burst read from the socket is handed over in one synchronous run, so the
+ * acks it leads to are written together).
+ *
+ * Every pull carries an idle heartbeat; when neither a message nor a heartbeat arrives for two
+ * heartbeat periods while a pull is open, the pull is presumed lost (server restart, consumer
+ * deleted, leader change) and `onStall` is called before pulling afresh: nothing stays silently dead.
+ */
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
+import { createInbox, nanos } from '@nats-io/transport-node'
+import type { Logger } from 'pino'
+
+/** Options of {@link PullLoop}. */
+export interface PullLoopOptions {
+  nc: NatsConnection
+  stream: string
+  consumer: string
+  log: Logger
+  /** How many more messages the owner can take now (free slots plus room in its prefetch). */
+  capacity: () => number
+  /** Smallest pull worth sending; smaller gaps wait until more slots free up. */
+  minPull: number
+  /** Receives each delivered message (with `$JS.ACK` reply subject), synchronously. */
+  onMessage: (msg: Msg) => void
+  /** Called when a pull went silent or the server said the consumer is gone; may recreate it. */
+  onStall: (reason: string) => Promise<void>
+  /** Server-side lifetime of one pull request, ms. Default 30 000. */
+  expiresMs?: number
+  /** Idle heartbeat the server sends on an open pull, ms. Default 5 000. */
+  heartbeatMs?: number
+}
+
+const PULL_PREFIX = '$JS.API.CONSUMER.MSG.NEXT.'
+
+export class PullLoop {
+  readonly #o: Required<PullLoopOptions>
+  readonly #inbox = createInbox()
+  readonly #subject: string
+  #sub: Subscription | undefined
+  #outstanding = 0
+  #lastSeen = 0
+  #timer: NodeJS.Timeout | undefined
+  #stalled: Promise<void> | undefined
+  #running = false
+
+  constructor(opts: PullLoopOptions) {
+    this.#o = { expiresMs: 30_000, heartbeatMs: 5_000, ...opts }
+    this.#subject = `${PULL_PREFIX}${opts.stream}.${opts.consumer}`
+  }
+
+  /** Messages asked for and not yet received. */
+  get outstanding(): number {
+    return this.#outstanding
+  }
+
+  start(): void {
+    if (this.#running) return
+    this.#running = true
+    this.#sub = this.#o.nc.subscribe(this.#inbox, { callback: (err, msg) => (err ? this.#o.log.warn({ err }, 'pull subscription error') : this.#onMsg(msg)) })
+    this.#lastSeen = Date.now()
+    this.#timer = setInterval(() => this.#checkHeartbeat(), this.#o.heartbeatMs)
+    this.#timer.unref()
+    this.poke()
+  }
+
+  /**
+   * Stops asking for messages. Pulls already open are abandoned: what they still deliver goes to
+   * a closed inbox, and the server redelivers it after `ack_wait`, so stop only once the owner
+   * no longer needs new messages.
+   */
+  stop(): void {
+    this.#running = false
+    clearInterval(this.#timer)
+    this.#sub?.unsubscribe()
+    this.#sub = undefined
+  }
+
+  /** Sends a pull if there is room for one. Call whenever the owner's capacity grows. */
+  poke(): void {
+    if (!this.#running || this.#stalled) return
+    const want = this.#o.capacity() - this.#outstanding
+    if (want < this.#o.minPull || want <= 0) return
+    this.#outstanding += want
+    const request = {
+      batch: want,
+      expires: nanos(this.#o.expiresMs),
+      idle_heartbeat: nanos(this.#o.heartbeatMs),
+    }
+    try {
+      this.#o.nc.publish(this.#subject, JSON.stringify(request), { reply: this.#inbox })
+    } catch (err) {
+      // Publishing fails only while the connection is closed; the heartbeat check pulls again.
+      this.#outstanding -= want
+      this.#o.log.warn({ err }, 'pull request not sent')
+    }
+  }
+
+  /** Forgets every open pull (after a reconnect, the server may have dropped them) and pulls again. */
+  reset(reason: string): void {
+    this.#o.log.info({ reason, outstanding: this.#outstanding }, 'pull reset')
+    this.#outstanding = 0
+    this.#lastSeen = Date.now()
+    this.poke()
+  }
+
+  #onMsg(msg: Msg): void {
+    this.#lastSeen = Date.now()
+    if (msg.reply !== undefined && msg.reply.startsWith('$JS.ACK.')) {
+      if (this.#outstanding > 0) this.#outstanding--
+      this.#o.onMessage(msg)
+      return
+    }
+    this.#onStatus(msg)
+  }
+
+  #onStatus(msg: Msg): void {
+    const h = msg.headers
+    const code = h?.code ?? 0
+    if (code === 100) return // idle heartbeat: the pull is alive
+    if (code === 404 || code === 408) {
+      // The pull ended (expired) with this many of its messages not delivered.
+      const left = Number(h?.get('Nats-Pending-Messages') || 0)
+      this.#outstanding = Math.max(0, this.#outstanding - left)
+      this.poke()
+      return
+    }
+    if (code === 409) {
+      const description = h?.description ?? ''
+      this.#o.log.warn({ code, description }, 'pull ended by the server')
+      if (/consumer deleted|consumer is push based/i.test(description)) {
+        this.#stall(`server: ${description}`)
+        return
+      }
+      // Leadership change and the like end every open pull without saying how much was left.
+      this.reset(description || 'status 409')
+      return
+    }
+    this.#o.log.debug({ code, description: h?.description }, 'unexpected status on the pull inbox')
+  }
+
+  #checkHeartbeat(): void {
+    if (!this.#running || this.#stalled) return
+    if (this.#outstanding === 0) {
+      this.poke()
+      return
+    }
+    if (Date.now() - this.#lastSeen > 2 * this.#o.heartbeatMs) this.#stall('pull heartbeats missed')
+  }
+
+  #stall(reason: string): void {
+    if (this.#stalled) return
+    this.#o.log.warn({ reason }, 'pull stalled; recovering')
+    this.#stalled = this.#o
+      .onStall(reason)
+      .catch((err: unknown) => this.#o.log.error({ err }, 'pull recovery failed; retrying at the next heartbeat'))
+      .finally(() => {
+        this.#stalled = undefined
+        this.#outstanding = 0
+        this.#lastSeen = Date.now()
+        this.poke()
+      })
+  }
+}

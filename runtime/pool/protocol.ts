@@ -1,0 +1,94 @@
+/**
+ * The wire format between the main thread and the worker threads. Everything here crosses a
+ * thread boundary by structured clone, so it is plain data: no classes, no functions, and errors
+ * as `{ name, message, stack }`. The main thread never uses `instanceof` on what comes back.
+ */
+
+/** Headers as they cross threads: `[name, values]` pairs, or null when the message had none. */
+export type WireHeaders = Array<[string, string[]]> | null
+
+/** One message of a batch. Its payload is `payload.subarray(offset, offset + length)` of the task. */
+export interface WireMessage {
+  seq: number
+  deliveries: number
+  subject: string
+  /** Stream time of the message, ms since the epoch. */
+  timeMs: number
+  headers: WireHeaders
+  offset: number
+  length: number
+}
+
+/** What a worker needs to know of the function a batch is for. */
+export interface WireFunction {
+  name: string
+  version: string
+  stream: string
+  /** Absolute path of the bundle (an ES module) to import. */
+  bundlePath: string
+  decode: 'json' | 'binary'
+  timeoutMs: number
+}
+
+/** One piscina task: a batch of messages of one function. */
+export interface BatchTask {
+  taskId: number
+  fn: WireFunction
+  messages: WireMessage[]
+  /** All payloads back to back; transferred, never shared with the socket buffer. */
+  payload: ArrayBuffer
+  /**
+   * One Float64 slot per message, written by the worker and read by the main thread's watchdog:
+   * {@link Progress}. Shared memory, so a thread blocked in a CPU-bound handler is still visible.
+   */
+  progress: SharedArrayBuffer
+}
+
+/** Values of a progress slot; any positive value is the `Date.now()` at which the handler started. */
+export const Progress = {
+  Queued: 0,
+  Done: -1,
+  /** The handler running on this slot called `process.exit()` or threw from a detached callback. */
+  Culprit: -2,
+} as const
+
+export interface WireError {
+  name: string
+  message: string
+  stack?: string
+}
+
+/** A `ctx.publish` call, buffered until the handler resolves. */
+export interface WireOutput {
+  subject: string
+  data: Uint8Array
+  headers: WireHeaders
+}
+
+/** Failure kinds, as they appear in `Fn-Error-Kind`. */
+export type ErrorKind = 'error' | 'timeout' | 'crash' | 'schema' | 'decode' | 'non-retryable' | 'max-deliver'
+
+/** The outcome of one invocation, decided inside the worker (or by the pool, for crashes). */
+export type Outcome =
+  | { kind: 'ok'; durationMs: number; outputs: WireOutput[] }
+  | { kind: 'retry'; errorKind: 'error' | 'timeout' | 'crash'; error: WireError; durationMs: number; delayMs?: number }
+  | { kind: 'dead'; errorKind: 'schema' | 'decode' | 'non-retryable'; error: WireError; durationMs: number }
+  /** The function's module could not be loaded in the worker: not the message's fault. */
+  | { kind: 'unloadable'; error: WireError }
+
+/** Outcomes streamed from a worker before its task has finished: `[index in batch, outcome]`. */
+export interface OutcomeMessage {
+  jetfnOutcomes: true
+  taskId: number
+  results: Array<[number, Outcome]>
+}
+
+/** What a task resolves to: the outcomes not streamed, and how many were streamed before. */
+export interface BatchResult {
+  results: Array<[number, Outcome]>
+  streamed: number
+}
+
+export function isOutcomeMessage(value: unknown): value is OutcomeMessage {
+  return typeof value === 'object' && value !== null && (value as OutcomeMessage).jetfnOutcomes === true
+}

@@ -1,0 +1,246 @@
+/**
+ * The one piscina pool of a replica, shared by every function. It takes batches, reports one
+ * outcome per message, and turns the ways a thread can die into per-message outcomes: the handler
+ * that caused it fails (`timeout` or `crash`); every other message that was on the thread is
+ * handed back as `requeue`, blameless, to be run again at once.
+ */
+import { Piscina } from 'piscina'
+import type { Logger } from 'pino'
+import type { WorkerLogOptions } from '../log/worker-logger.ts'
+import type { BatchResult, BatchTask, Outcome, WireFunction, WireMessage } from './protocol.ts'
+import { isOutcomeMessage, Progress } from './protocol.ts'
+import { toWireError } from './wire-error.ts'
+
+/** An outcome as the pool reports it: the worker's, or `requeue` for a message that was not at fault. */
+export type PoolOutcome = Outcome | { kind: 'requeue'; reason: string }
+
+/** Receives the outcome of each message of a dispatched batch, exactly once per message. */
+export type OutcomeSink = (index: number, outcome: PoolOutcome) => void
+
+/** What the pool needs to know of a function beyond what its workers need. */
+export interface DispatchFunction extends WireFunction {
+  /** How long past its timeout a handler may run before its thread is terminated, ms. */
+  timeoutGraceMs: number
+}
+
+/** Options of {@link WorkerPool}. */
+export interface WorkerPoolOptions {
+  /** Worker threads. */
+  threads: number
+  /** V8 old-generation limit of each thread, MiB; a thread past it dies and fails its message as `crash`. */
+  maxOldGenerationSizeMb: number
+  log: Logger
+  /** How the threads log. */
+  workerLog?: WorkerLogOptions
+  /** How often running handlers are checked against their hard deadline, ms. Default 100. */
+  watchdogIntervalMs?: number
+}
+
+interface TaskState {
+  fn: DispatchFunction
+  size: number
+  progress: Float64Array
+  delivered: Uint8Array
+  deliveredCount: number
+  /** Outcomes the worker streamed that have still to arrive after the task resolved. */
+  awaitingStreamed: number
+  streamedReceived: number
+  timedOut: Set<number>
+  controller: AbortController
+  sink: OutcomeSink
+}
+
+const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
+
+export class WorkerPool {
+  readonly threads: number
+  readonly #piscina: Piscina
+  readonly #log: Logger
+  readonly #tasks = new Map<number, TaskState>()
+  readonly #watchdog: NodeJS.Timeout
+  #nextTaskId = 1
+  #pendingFailures = new Map<unknown, TaskState[]>()
+
+  constructor(opts: WorkerPoolOptions) {
+    this.threads = opts.threads
+    this.#log = opts.log
+    this.#piscina = new Piscina({
+      filename: workerFile.href,
+      minThreads: opts.threads,
+      maxThreads: opts.threads,
+      idleTimeout: Number.POSITIVE_INFINITY,
+      // The main thread bounds what each function has in flight; a thread runs many async
+      // handlers at once, so piscina's own per-thread limit must never be what holds work back.
+      concurrentTasksPerWorker: 1 << 16,
+      // With 'sync' atomics an idle piscina thread blocks in Atomics.wait, freezing the timers and
+      // sockets of handlers still awaiting I/O on it.
+      atomics: 'disabled',
+      resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb },
+      workerData: opts.workerLog ?? {},
+      // Worker threads do not inherit loader hooks registered at run time, only --import flags.
+      ...(workerFile.pathname.endsWith('.ts') ? { execArgv: ['--import', import.meta.resolve('tsx')] } : {}),
+    })
+    this.#piscina.on('message', (message: unknown) => {
+      if (!isOutcomeMessage(message)) return
+      const task = this.#tasks.get(message.taskId)
+      if (!task) return
+      for (const [index, outcome] of message.results) this.#deliver(task, index, outcome)
+      task.streamedReceived += message.results.length
+      this.#maybeFinish(message.taskId, task)
+    })
+    this.#piscina.on('error', (err: unknown) => this.#log.error({ err }, 'worker pool error'))
+    this.#watchdog = setInterval(() => this.#checkDeadlines(), opts.watchdogIntervalMs ?? 100)
+    this.#watchdog.unref()
+  }
+
+  /** Messages handed to the pool whose outcome has not been reported yet. */
+  get inFlight(): number {
+    let n = 0
+    for (const task of this.#tasks.values()) n += task.size - task.deliveredCount
+    return n
+  }
+
+  /**
+   * Runs a batch of one function. `payload` holds every message's bytes (see {@link WireMessage})
+   * and is transferred to the thread. `sink` gets one outcome per message, in completion order.
+   */
+  dispatch(fn: DispatchFunction, messages: WireMessage[], payload: ArrayBuffer, sink: OutcomeSink): void {
+    const taskId = this.#nextTaskId++
+    const progress = new SharedArrayBuffer(messages.length * Float64Array.BYTES_PER_ELEMENT)
+    const task: TaskState = {
+      fn,
+      size: messages.length,
+      progress: new Float64Array(progress),
+      delivered: new Uint8Array(messages.length),
+      deliveredCount: 0,
+      awaitingStreamed: -1,
+      streamedReceived: 0,
+      timedOut: new Set(),
+      controller: new AbortController(),
+      sink,
+    }
+    this.#tasks.set(taskId, task)
+    const wireFn: WireFunction = {
+      name: fn.name,
+      version: fn.version,
+      stream: fn.stream,
+      bundlePath: fn.bundlePath,
+      decode: fn.decode,
+      timeoutMs: fn.timeoutMs,
+    }
+    const body: BatchTask = { taskId, fn: wireFn, messages, payload, progress }
+    this.#piscina.run(body, { transferList: [payload], signal: task.controller.signal }).then(
+      (result: BatchResult) => {
+        for (const [index, outcome] of result.results) this.#deliver(task, index, outcome)
+        task.awaitingStreamed = result.streamed
+        this.#maybeFinish(taskId, task)
+      },
+      (err: unknown) => this.#onTaskFailed(taskId, task, err),
+    )
+  }
+
+  #deliver(task: TaskState, index: number, outcome: PoolOutcome): void {
+    if (task.delivered[index] === 1) return
+    task.delivered[index] = 1
+    task.deliveredCount++
+    try {
+      task.sink(index, outcome)
+    } catch (err) {
+      this.#log.error({ err, fn: task.fn.name }, 'outcome handler failed')
+    }
+  }
+
+  #maybeFinish(taskId: number, task: TaskState): void {
+    if (task.awaitingStreamed >= 0 && task.streamedReceived >= task.awaitingStreamed) this.#tasks.delete(taskId)
+  }
+
+  #checkDeadlines(): void {
+    const now = Date.now()
+    for (const task of this.#tasks.values()) {
+      if (task.controller.signal.aborted) continue
+      const limit = task.fn.timeoutMs + task.fn.timeoutGraceMs
+      for (let i = 0; i < task.size; i++) {
+        const startedAt = task.progress[i]!
+        if (startedAt > 0 && now - startedAt > limit) task.timedOut.add(i)
+      }
+      if (task.timedOut.size > 0) {
+        this.#log.warn(
+          { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs },
+          'handler ignored its timeout past the grace: terminating its worker thread',
+        )
+        task.controller.abort(new Error('handler timed out'))
+      }
+    }
+  }
+
+  #onTaskFailed(taskId: number, task: TaskState, err: unknown): void {
+    // Every task of a thread that died by itself is rejected with the same error object, in one
+    // synchronous loop: gather them for a turn so that a culprit found in one clears the others.
+    const group = this.#pendingFailures.get(err)
+    if (group) {
+      group.push(task)
+    } else {
+      this.#pendingFailures.set(err, [task])
+      setImmediate(() => {
+        const tasks = this.#pendingFailures.get(err) ?? []
+        this.#pendingFailures.delete(err)
+        this.#settleFailedTasks(tasks, err)
+      })
+    }
+    this.#tasks.delete(taskId)
+  }
+
+  #settleFailedTasks(tasks: TaskState[], err: unknown): void {
+    const error = toWireError(err)
+    const name = (err as Error | undefined)?.name
+    if (name === 'AbortError') {
+      for (const task of tasks) this.#settleRest(task, (i) =>
+        task.timedOut.has(i) ? timeoutOutcome(task) : { kind: 'requeue', reason: 'its thread was terminated for another handler\'s timeout' })
+      return
+    }
+    if (error.message === 'Terminating worker thread') {
+      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'its thread was terminated for another handler' }))
+      return
+    }
+    const hasCulprit = tasks.some((t) => t.progress.some((p) => p === Progress.Culprit))
+    const blamed = (task: TaskState, i: number): boolean => {
+      const p = task.progress[i]!
+      return hasCulprit ? p === Progress.Culprit : p > 0
+    }
+    this.#log.error({ err, fns: [...new Set(tasks.map((t) => t.fn.name))] }, 'worker thread died; the pool replaces it')
+    const crash = { name: error.name === 'Error' ? 'WorkerCrash' : error.name, message: `worker thread died: ${error.message}` }
+    for (const task of tasks) this.#settleRest(task, (i) =>
+      blamed(task, i)
+        ? { kind: 'retry', errorKind: 'crash', error: crash, durationMs: elapsedSince(task.progress[i]!) }
+        : { kind: 'requeue', reason: 'its thread died running another handler' })
+  }
+
+  #settleRest(task: TaskState, outcomeOf: (index: number) => PoolOutcome): void {
+    for (let i = 0; i < task.size; i++) if (task.delivered[i] === 0) this.#deliver(task, i, outcomeOf(i))
+  }
+
+  /** Lets running tasks finish, then stops the threads. */
+  async close(): Promise<void> {
+    clearInterval(this.#watchdog)
+    await this.#piscina.close()
+  }
+
+  /** Stops the threads now; unfinished messages are reported as `requeue`. */
+  async destroy(): Promise<void> {
+    clearInterval(this.#watchdog)
+    await this.#piscina.destroy()
+  }
+}
+
+function timeoutOutcome(task: TaskState): Outcome {
+  return {
+    kind: 'retry',
+    errorKind: 'timeout',
+    error: { name: 'TimeoutError', message: `timed out after ${task.fn.timeoutMs} ms and ignored its abort signal for ${task.fn.timeoutGraceMs} ms more: its thread was terminated` },
+    durationMs: task.fn.timeoutMs + task.fn.timeoutGraceMs,
+  }
+}
+
+function elapsedSince(startedAt: number): number {
+  return startedAt > 0 ? Date.now() - startedAt : 0
+}

@@ -1,0 +1,182 @@
+/**
+ * A replica: one NATS connection, one worker pool, and one {@link FunctionConsumer} per deployed
+ * function. It coordinates them; it does not contain them. Lifecycle:
+ * `idle → starting → running → draining → stopped | failed`.
+ */
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { Logger } from 'pino'
+import type { ResolvedConfig } from '../config/config-schema.ts'
+import { FunctionConsumer, type RunnableFunction } from '../consumer/function-consumer.ts'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { connectNats } from '../nats/connect.ts'
+import { consumerName, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { ensureStream } from '../nats/ensure-stream.ts'
+import { WorkerPool } from '../pool/worker-pool.ts'
+
+export type ReplicaState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
+
+/** Options of {@link Replica}. */
+export interface ReplicaOptions {
+  config: ResolvedConfig
+  log: Logger
+  /** Use this connection instead of connecting; the replica then leaves it open on stop. */
+  nc?: NatsConnection
+  /** How worker threads log. */
+  workerLog?: { level?: string; pretty?: boolean }
+}
+
+export class Replica {
+  readonly #o: ReplicaOptions
+  readonly #log: Logger
+  readonly #consumers = new Map<string, FunctionConsumer>()
+  #state: ReplicaState = 'idle'
+  #nc: NatsConnection | undefined
+  #js: JetStreamClient | undefined
+  #jsm: JetStreamManager | undefined
+  #pool: WorkerPool | undefined
+  #stopping: Promise<void> | undefined
+
+  constructor(opts: ReplicaOptions) {
+    this.#o = opts
+    this.#log = opts.log.child({ component: 'replica' })
+  }
+
+  get state(): ReplicaState {
+    return this.#state
+  }
+
+  get jsm(): JetStreamManager {
+    return this.#require('jsm', this.#jsm)
+  }
+
+  get nc(): NatsConnection {
+    return this.#require('nc', this.#nc)
+  }
+
+  /** Names of the functions this replica runs. */
+  get functions(): string[] {
+    return [...this.#consumers.keys()]
+  }
+
+  /** Connects, ensures the configured streams and the DLQ, and starts the worker pool. */
+  async start(): Promise<void> {
+    if (this.#state !== 'idle') throw new FnError(FnErrorCode.InvalidState, `replica cannot start: it is ${this.#state}`)
+    this.#transition('starting')
+    try {
+      const { config } = this.#o
+      this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
+      this.#jsm = await jetstreamManager(this.#nc)
+      this.#js = jetstream(this.#nc)
+      for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
+      await ensureStream(
+        this.#jsm,
+        { name: config.dlq.stream, subjects: ['fn.dlq.>'], storage: 'file', replicas: 1, maxAgeMs: 0, duplicateWindowMs: 120_000 },
+        this.#log,
+      )
+      this.#pool = new WorkerPool({
+        threads: config.pool.threads,
+        maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,
+        log: this.#o.log.child({ component: 'pool' }),
+        workerLog: this.#o.workerLog ?? {},
+      })
+      this.#watchConnection(this.#nc)
+      this.#transition('running')
+    } catch (err) {
+      this.#transition('failed')
+      throw err
+    }
+  }
+
+  /** Starts (or moves to a new version) the consumer of a function. */
+  async deploy(fn: RunnableFunction): Promise<void> {
+    if (this.#state !== 'running') throw new FnError(FnErrorCode.InvalidState, `cannot deploy ${fn.name}: the replica is ${this.#state}`)
+    const spec = {
+      stream: fn.stream,
+      name: consumerName(fn.name),
+      subject: fn.subject,
+      ackWaitMs: fn.ackWaitMs,
+      maxDeliver: fn.retry.maxDeliver,
+      // Room for many replicas at full concurrency; each replica bounds itself by its own pulls.
+      maxAckPending: Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
+    }
+    const log = this.#o.log.child({ fn: fn.name, version: fn.version.slice(0, 12) })
+    await ensureConsumer(this.jsm, spec, log)
+    const existing = this.#consumers.get(fn.name)
+    if (existing) {
+      existing.update(fn)
+      log.info('function updated')
+      return
+    }
+    const consumer = new FunctionConsumer({
+      nc: this.nc,
+      js: this.#require('js', this.#js),
+      pool: this.#require('pool', this.#pool),
+      fn,
+      consumer: spec.name,
+      log,
+      ensureConsumer: () => ensureConsumer(this.jsm, spec, log),
+    })
+    this.#consumers.set(fn.name, consumer)
+    consumer.start()
+  }
+
+  /**
+   * Stops: no new fetches, in-flight work finishes within `graceMs`, what is left is handed back
+   * at once, the pool closes, and the connection drains. Runs once; later calls return the same
+   * promise. Each step is caught and logged so that one failing step does not skip the rest.
+   */
+  stop(graceMs = this.#o.config.shutdownGraceMs): Promise<void> {
+    this.#stopping ??= this.#stop(graceMs)
+    return this.#stopping
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.stop()
+  }
+
+  async #stop(graceMs: number): Promise<void> {
+    if (this.#state === 'idle') {
+      this.#transition('stopped')
+      return
+    }
+    this.#transition('draining')
+    const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
+      try {
+        await fn()
+      } catch (err) {
+        this.#log.error({ err, step: name }, 'shutdown step failed')
+      }
+    }
+    await step('drain consumers', async () => {
+      await Promise.all([...this.#consumers.values()].map((c) => c.drain(graceMs)))
+    })
+    await step('close pool', async () => this.#pool?.destroy())
+    await step('drain connection', async () => {
+      if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) await this.#nc.drain()
+    })
+    this.#transition('stopped')
+  }
+
+  #watchConnection(nc: NatsConnection): void {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === 'disconnect') this.#log.warn({ server: s.server }, 'disconnected from NATS')
+        else if (s.type === 'reconnect') {
+          this.#log.info({ server: s.server }, 'reconnected to NATS')
+          for (const c of this.#consumers.values()) c.resetPull('reconnected')
+        }
+      }
+    })().catch((err: unknown) => this.#log.error({ err }, 'connection status watch ended'))
+  }
+
+  #transition(to: ReplicaState): void {
+    this.#log.info({ from: this.#state, to }, 'replica state')
+    this.#state = to
+  }
+
+  #require<T>(what: string, value: T | undefined): T {
+    if (value === undefined) throw new FnError(FnErrorCode.InvalidState, `replica has no ${what}: it is ${this.#state}`)
+    return value
+  }
+}

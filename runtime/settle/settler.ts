@@ -1,0 +1,130 @@
+/**
+ * Carries out settle actions on the server for one function: outputs published and confirmed
+ * before the ack; acks confirmed once per group; naks with a delay; dead letters confirmed by
+ * JetStream before the original is terminated.
+ */
+import type { JetStreamClient } from '@nats-io/jetstream'
+import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node'
+import type { Logger } from 'pino'
+import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
+import { deadLetterHeaders, deadLetterSubject } from './dead-letter.ts'
+import type { Delivery } from './delivery.ts'
+
+const ACK = new TextEncoder().encode('+ACK')
+const WPI = new TextEncoder().encode('+WPI')
+const NAK = new TextEncoder().encode('-NAK')
+const TERM = new TextEncoder().encode('+TERM')
+
+/** Options of {@link Settler}. */
+export interface SettlerOptions {
+  nc: NatsConnection
+  js: JetStreamClient
+  fn: string
+  version: () => string
+  log: Logger
+  /** How long to wait for a confirmation (ack, publish), ms. Default 5 000. */
+  confirmTimeoutMs?: number
+}
+
+export class Settler {
+  readonly #o: SettlerOptions
+  readonly #timeout: number
+
+  constructor(opts: SettlerOptions) {
+    this.#o = opts
+    this.#timeout = opts.confirmTimeoutMs ?? 5_000
+  }
+
+  /**
+   * Acks a group of deliveries with one round trip: plain acks for all but the last, and a
+   * confirmed ack for the last. The server handles the acks of one connection in the order they
+   * were written, so when the last is confirmed every earlier one has been applied too. If the
+   * confirmation does not come (connection lost), the whole group is acked again, a few times,
+   * since an ack is idempotent; what still fails is redelivered after `ack_wait` and logged.
+   */
+  async ack(group: Delivery[]): Promise<void> {
+    if (group.length === 0) return
+    for (let attempt = 1; ; attempt++) {
+      try {
+        for (let i = 0; i < group.length - 1; i++) this.#o.nc.publish(group[i]!.reply, ACK)
+        await this.#o.nc.request(group[group.length - 1]!.reply, ACK, { timeout: this.#timeout })
+        return
+      } catch (err) {
+        if (attempt >= 3) {
+          this.#o.log.error({ err, seqs: group.map((d) => d.seq) }, 'acks not confirmed; these messages may be redelivered')
+          return
+        }
+        this.#o.log.warn({ err, attempt, count: group.length }, 'ack not confirmed; acking again')
+      }
+    }
+  }
+
+  /** Keeps the server from redelivering a message still being worked on (resets `ack_wait`). */
+  working(d: Delivery): void {
+    this.#publishQuietly(d.reply, WPI)
+  }
+
+  /** Hands a message back for redelivery after `delayMs` (0: at once). */
+  nak(d: Delivery, delayMs: number): void {
+    const payload = delayMs > 0 ? new TextEncoder().encode(`-NAK {"delay":${Math.round(delayMs) * 1_000_000}}`) : NAK
+    this.#publishQuietly(d.reply, payload)
+  }
+
+  /**
+   * Publishes a handler's buffered outputs, each with `Nats-Msg-Id = <fn>:<stream>:<seq>:<n>`, and
+   * waits until JetStream has stored every one. A redelivery within the duplicate window
+   * publishes the same ids, which the stream drops.
+   */
+  async publishOutputs(d: Delivery, outputs: WireOutput[]): Promise<void> {
+    await Promise.all(
+      outputs.map((out, n) => {
+        const h = natsHeaders()
+        if (out.headers) for (const [k, values] of out.headers) for (const v of values) h.append(k, v)
+        return this.#o.js.publish(out.subject, out.data, {
+          msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${n}`,
+          headers: h,
+          timeout: this.#timeout,
+        })
+      }),
+    )
+  }
+
+  /**
+   * Dead-letters a message: publishes the original payload with the original headers and the
+   * `Fn-*` headers to `fn.dlq.<fn>`, waits for JetStream to confirm, and only then terminates the
+   * original. If the publish fails, the message is nak'd to be tried again later: it is never
+   * terminated without a stored dead letter.
+   */
+  async deadLetter(d: Delivery, errorKind: ErrorKind, error: WireError, retryDelayMs: number): Promise<boolean> {
+    const headers = deadLetterHeaders({
+      fn: this.#o.fn,
+      version: this.#o.version(),
+      errorKind,
+      error,
+      deliveries: d.deliveries,
+      stream: d.stream,
+      seq: d.seq,
+      subject: d.msg.subject,
+      failedAt: new Date(),
+      original: d.msg.headers,
+    })
+    try {
+      await this.#o.js.publish(deadLetterSubject(this.#o.fn), d.msg.data, { headers, timeout: this.#timeout })
+    } catch (err) {
+      this.#o.log.error({ err, seq: d.seq, errorKind }, 'dead letter not stored; the message will be tried again')
+      this.nak(d, retryDelayMs)
+      return false
+    }
+    this.#publishQuietly(d.reply, TERM)
+    return true
+  }
+
+  #publishQuietly(subject: string, payload: Uint8Array): void {
+    try {
+      this.#o.nc.publish(subject, payload)
+    } catch (err) {
+      // Only a closed connection refuses a publish; the server redelivers after ack_wait.
+      this.#o.log.warn({ err }, 'could not reach the server to settle a message')
+    }
+  }
+}
