@@ -1,0 +1,227 @@
+/**
+ * The schema of `fn.config.ts` and its resolution into {@link ResolvedConfig}: defaults filled,
+ * durations in milliseconds (`…Ms`), `NATS_URL` applied, the whole value deep-frozen.
+ */
+import { availableParallelism } from 'node:os'
+import { z } from 'zod'
+import type { ConfigDefinition } from '../define.ts'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { natsSubject, retryFieldSchemas, tuningFieldSchemas } from '../function/function-options.ts'
+import { durationMs, formatDuration } from './duration.ts'
+import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
+
+/** Servers used when neither `NATS_URL` nor `nats.servers` names one. */
+export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'] as const
+/** Subjects of dead letters are `<prefix>.<function>`. */
+export const DLQ_SUBJECT_PREFIX = 'fn.dlq'
+
+// Same bound as function timers: Node fires a setTimeout above 2^31-1 ms after 1 ms.
+const MAX_TIMER_MS = 24 * 86_400_000
+
+/** `'a, b'` → `['a', 'b']`; commas are accepted in config strings as they are in `NATS_URL`. */
+function splitServers(list: string): string[] {
+  return list.split(',').map((s) => s.trim()).filter((s) => s !== '')
+}
+
+const nonEmpty = () => z.string().min(1)
+
+function addIssue(ctx: { addIssue(issue: z.core.$ZodRawIssue): void }, path: PropertyKey[], message: string): void {
+  ctx.addIssue({ code: 'custom', input: undefined, path, message })
+}
+
+// Stream names become file names and subject tokens of the JetStream API.
+const streamName = () =>
+  z.string().superRefine((name, ctx) => {
+    const reason =
+      name === '' ? 'must not be empty'
+      : /[\s.*>/\\]/.test(name) ? "must not contain whitespace, '.', '*', '>', '/' or '\\'"
+      : name.length > 255 ? 'must be at most 255 characters'
+      : undefined
+    if (reason !== undefined) addIssue(ctx, [], `${reason} (got ${quoteValue(name)})`)
+  })
+
+const serversSchema = z
+  .union([z.string(), z.array(z.string())], {
+    error: (iss) => `must be a server URL or a list of them (got ${quoteValue(iss.input)})`,
+  })
+  .transform((value, ctx) => {
+    const servers = (Array.isArray(value) ? value : [value]).flatMap(splitServers)
+    if (servers.length === 0) {
+      ctx.issues.push({ code: 'custom', input: value, message: `must name at least one server (got ${quoteValue(value)})` })
+    }
+    return servers
+  })
+
+const AUTH_METHODS = ['token', 'user', 'nkeySeed', 'credsFile'] as const
+
+const natsSchema = z
+  .strictObject({
+    servers: serversSchema.optional(),
+    token: nonEmpty().optional(),
+    user: nonEmpty().optional(),
+    pass: nonEmpty().optional(),
+    nkeySeed: nonEmpty().optional(),
+    credsFile: nonEmpty().optional(),
+    tls: z
+      .strictObject({ caFile: nonEmpty().optional(), certFile: nonEmpty().optional(), keyFile: nonEmpty().optional() })
+      .optional(),
+    name: nonEmpty().default('jetfn'),
+  })
+  .superRefine((n, ctx) => {
+    if (n.user !== undefined && n.pass === undefined) addIssue(ctx, ['pass'], "is required when 'nats.user' is set")
+    if (n.pass !== undefined && n.user === undefined) addIssue(ctx, ['user'], "is required when 'nats.pass' is set")
+    const methods = AUTH_METHODS.filter((m) => n[m] !== undefined)
+    for (const extra of methods.slice(1)) {
+      addIssue(ctx, [extra], `cannot be combined with 'nats.${methods[0]}': use one way to authenticate`)
+    }
+    if ((n.tls?.certFile === undefined) !== (n.tls?.keyFile === undefined)) {
+      const missing = n.tls?.certFile === undefined ? 'certFile' : 'keyFile'
+      const other = missing === 'certFile' ? 'keyFile' : 'certFile'
+      addIssue(ctx, ['tls', missing], `is required when 'nats.tls.${other}' is set`)
+    }
+  })
+  .transform(({ servers, ...rest }) => ({
+    ...rest,
+    servers: servers ?? [...DEFAULT_NATS_SERVERS],
+    /** Where `servers` came from; `fn dev` starts its own server only for `'default'`. */
+    serversSource: (servers === undefined ? 'default' : 'config') as 'env' | 'config' | 'default',
+  }))
+
+const streamSchema = z
+  .strictObject({
+    name: streamName(),
+    subjects: z.array(natsSubject()).min(1),
+    storage: z.enum(['file', 'memory']).default('file'),
+    replicas: z.number().int().min(1).max(5).default(1),
+    maxAge: durationMs().default(0),
+    duplicateWindow: durationMs({ min: 0, exclusive: true }).prefault('2m'),
+  })
+  .superRefine((s, ctx) => {
+    // JetStream refuses a duplicate window longer than the stream keeps messages.
+    if (s.maxAge > 0 && s.duplicateWindow > s.maxAge) {
+      const got = `'${formatDuration(s.duplicateWindow)}' with maxAge '${formatDuration(s.maxAge)}'`
+      addIssue(ctx, ['duplicateWindow'], `must not be longer than maxAge (got ${got})`)
+    }
+  })
+  .transform(({ maxAge, duplicateWindow, ...rest }) => ({ ...rest, maxAgeMs: maxAge, duplicateWindowMs: duplicateWindow }))
+
+/** True when some subject matches both filters (`orders.>` and `*.created` do). */
+export function subjectsOverlap(a: string, b: string): boolean {
+  const ta = a.split('.')
+  const tb = b.split('.')
+  for (let i = 0; ; i++) {
+    const x = ta[i]
+    const y = tb[i]
+    if (x === undefined || y === undefined) return x === y
+    if (x === '>' || y === '>') return true
+    if (x !== '*' && y !== '*' && x !== y) return false
+  }
+}
+
+const defaultsSchema = z
+  .strictObject({
+    concurrency: tuningFieldSchemas.concurrency.default(8),
+    timeout: tuningFieldSchemas.timeout.prefault('30s'),
+    timeoutGrace: tuningFieldSchemas.timeoutGrace.prefault('1s'),
+    ackWait: tuningFieldSchemas.ackWait.prefault('30s'),
+    retry: z
+      .strictObject({
+        maxDeliver: retryFieldSchemas.maxDeliver.default(5),
+        backoff: retryFieldSchemas.backoff.prefault(['1s', '10s', '1m']),
+        jitter: retryFieldSchemas.jitter.default(0.2),
+      })
+      .prefault({})
+      .transform(({ backoff, ...rest }) => ({ ...rest, backoffMs: backoff })),
+  })
+  .transform(({ timeout, timeoutGrace, ackWait, ...rest }) => ({
+    ...rest,
+    timeoutMs: timeout,
+    timeoutGraceMs: timeoutGrace,
+    ackWaitMs: ackWait,
+  }))
+
+/** The schema of `fn.config.ts`'s default export. Every field is optional. */
+export const fnConfigSchema = z
+  .strictObject({
+    nats: natsSchema.prefault({}),
+    streams: z.array(streamSchema).default([]),
+    defaults: defaultsSchema.prefault({}),
+    pool: z
+      .strictObject({
+        threads: z.number().int().min(1).max(1024).default(() => availableParallelism()),
+        maxOldGenerationSizeMb: z.number().int().min(32).default(512),
+      })
+      .prefault({}),
+    dlq: z
+      .strictObject({ stream: streamName().default('FN_DLQ') })
+      .prefault({})
+      .transform((d) => ({ ...d, subjectPrefix: DLQ_SUBJECT_PREFIX as typeof DLQ_SUBJECT_PREFIX })),
+    http: z.strictObject({ port: z.number().int().min(0).max(65_535).default(8787) }).prefault({}),
+    shutdownGrace: durationMs({ max: MAX_TIMER_MS }).prefault('30s'),
+    functionsDir: nonEmpty().default('functions'),
+  })
+  .superRefine((c, ctx) => {
+    // JetStream refuses two streams with the same name or with overlapping subjects; the DLQ
+    // stream, created by the runtime on `fn.dlq.>`, counts as one of them.
+    const dlqSubject = `${DLQ_SUBJECT_PREFIX}.>`
+    const owners: { path: (string | number)[]; subject: string }[] = []
+    c.streams.forEach((s, i) => {
+      const first = c.streams.findIndex((t) => t.name === s.name)
+      const got = `(got ${quoteValue(s.name)})`
+      if (first !== i) addIssue(ctx, ['streams', i, 'name'], `duplicates 'streams[${first}].name' ${got}`)
+      if (s.name === c.dlq.stream) addIssue(ctx, ['streams', i, 'name'], `is the dead-letter stream 'dlq.stream' ${got}`)
+      s.subjects.forEach((subject, j) => {
+        const path = ['streams', i, 'subjects', j]
+        const clash = owners.find((o) => o.path[1] !== i && subjectsOverlap(o.subject, subject))
+        if (clash !== undefined) {
+          const where = `streams[${clash.path[1]}].subjects[${clash.path[3]}]`
+          addIssue(ctx, path, `overlaps '${where}' (${quoteValue(clash.subject)}) (got ${quoteValue(subject)})`)
+        } else if (subjectsOverlap(dlqSubject, subject)) {
+          addIssue(ctx, path, `overlaps the dead-letter subjects '${dlqSubject}' (got ${quoteValue(subject)})`)
+        }
+        owners.push({ path, subject })
+      })
+    })
+  })
+  .transform(({ shutdownGrace, ...rest }) => ({ ...rest, shutdownGraceMs: shutdownGrace }))
+
+/** What a user may write in `fn.config.ts`. */
+export type FnConfigInput = z.input<typeof fnConfigSchema>
+
+/** `fn.config.ts` resolved: every default filled, durations in milliseconds. Deep-frozen at run time. */
+export type ResolvedConfig = z.output<typeof fnConfigSchema>
+
+// The documented `ConfigDefinition` (what `defineConfig` accepts) and the schema must not drift.
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
+type Assert<T extends true> = T
+export type _ConfigDefinitionMatchesSchema = Assert<Equal<ConfigDefinition, FnConfigInput>>
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    for (const child of Object.values(value)) deepFreeze(child)
+    Object.freeze(value)
+  }
+  return value
+}
+
+/**
+ * Validates and resolves the default export of `fn.config.ts`.
+ *
+ * @param input the default export (`{}` for an absent file).
+ * @param opts.file the file as shown to the user; starts every error line.
+ * @param opts.env environment; its `NATS_URL` (comma-separated) replaces `nats.servers`. Default: `process.env`.
+ * @throws FnError `FN_CONFIG_INVALID`, one line per problem:
+ *   `fn.config.ts: 'defaults.retry.maxDeliver' must be at least 1 (got 0)`.
+ */
+export function resolveConfig(input: unknown, opts: { file: string; env?: NodeJS.ProcessEnv }): ResolvedConfig {
+  const result = fnConfigSchema.safeParse(input, { error: issueMessage })
+  if (!result.success) {
+    throw new FnError(FnErrorCode.ConfigInvalid, formatIssues(result.error.issues, { file: opts.file }), {
+      cause: result.error,
+    })
+  }
+  const envServers = splitServers((opts.env ?? process.env).NATS_URL ?? '')
+  const config = result.data
+  if (envServers.length > 0) config.nats = { ...config.nats, servers: envServers, serversSource: 'env' }
+  return deepFreeze(config)
+}

@@ -1,0 +1,246 @@
+/**
+ * What handler files and `fn.config.ts` import: `defineFunction`, `defineConfig` and their types.
+ * This module is bundled into every function bundle and into the compiled config, so it imports
+ * nothing at runtime; validation happens in the runtime, which recognises definitions by a
+ * `Symbol.for` brand that is the same in every bundle.
+ */
+import type { Logger } from 'pino'
+
+/** Brand on values returned by {@link defineFunction}. */
+export const FUNCTION_BRAND: unique symbol = Symbol.for('jetfn.function')
+/** Brand on values returned by {@link defineConfig}. */
+export const CONFIG_BRAND: unique symbol = Symbol.for('jetfn.config')
+
+/**
+ * A duration: a number of milliseconds, or a string of `<number><unit>` parts with units `d` `h`
+ * `m` `s` `ms`, largest first: `'250ms'`, `'10s'`, `'1.5s'`, `'1m30s'`, `'7d'`.
+ */
+export type Duration = string | number
+
+/** How a message's payload is turned into `event.data`. */
+export type Decode = 'json' | 'binary'
+
+/** A zod schema (3.x or 4.x) or any other Standard Schema validator. */
+export type FnSchema =
+  | { safeParse(input: unknown): unknown }
+  | { readonly '~standard': { validate(value: unknown): unknown } }
+
+/** The validated type a schema produces. */
+export type InferSchemaOutput<S> = S extends { readonly '~standard': { readonly types?: infer T } }
+  ? NonNullable<T> extends { readonly output: infer O } ? O : unknown
+  : S extends { readonly _output: infer O } ? O : unknown
+
+/** The type of `event.data` for a given schema and decode mode. */
+export type EventData<S, D extends Decode> = D extends 'binary'
+  ? Uint8Array
+  : [S] extends [undefined] ? unknown : InferSchemaOutput<S>
+
+/** How a failed message is retried. Unset fields come from `fn.config.ts` `defaults.retry`. */
+export interface RetryOptions {
+  /** Deliveries before the message is dead-lettered, first one included; an integer ≥ 1. Default: 5. */
+  maxDeliver?: number
+  /**
+   * Delay before each redelivery: the n-th failure waits `backoff[n-1]`, the last entry repeating.
+   * Not empty. Default: `['1s', '10s', '1m']`.
+   */
+  backoff?: Duration[]
+  /** Random spread applied to each delay, as a fraction of it (0.2 = ±20%), 0 to 1. Default: 0.2. */
+  jitter?: number
+}
+
+/** Tuning shared by functions and `fn.config.ts` `defaults`. */
+export interface FunctionTuning {
+  /** Messages of this function in flight at once in one replica; an integer 1 to 10000. Default: 8. */
+  concurrency?: number
+  /** Time a handler may run before `ctx.signal` aborts and the try counts as failed; > 0. Default: '30s'. */
+  timeout?: Duration
+  /** Time after `timeout` before a handler that ignores `ctx.signal` has its thread terminated. Default: '1s'. */
+  timeoutGrace?: Duration
+  /**
+   * The consumer's ack wait: how long the server waits for a sign of life before redelivering;
+   * at least 1s. The runtime keeps healthy runs alive with `working()`, so this only bounds how long
+   * a dead replica's messages stay hidden. Default: '30s'.
+   */
+  ackWait?: Duration
+  /** Redelivery policy. Default: `{ maxDeliver: 5, backoff: ['1s', '10s', '1m'], jitter: 0.2 }`. */
+  retry?: RetryOptions
+}
+
+/** One message, as a handler sees it. */
+export interface FnEvent<T = unknown> {
+  /** The payload: validated by `schema`, else parsed JSON, else the bytes (`decode: 'binary'`). */
+  data: T
+  /** The payload exactly as received. */
+  raw: Uint8Array
+  /** The subject the message was published to. */
+  subject: string
+  /** The message's headers; a header may repeat, hence the arrays. */
+  headers: Record<string, string[]>
+  /** The message's sequence number in its stream. */
+  seq: number
+  /** Which delivery this is, starting at 1. */
+  deliveries: number
+  /** When the message was stored in the stream. */
+  time: Date
+  /** The stream the message comes from. */
+  stream: string
+}
+
+/** Options of {@link FnContext.publish}. */
+export interface PublishOptions {
+  /** Headers to send with the message. */
+  headers?: Record<string, string | string[]>
+}
+
+/** What a handler gets besides the event. */
+export interface FnContext {
+  /** A pino logger bound to this function, version and message. */
+  log: Logger
+  /** Aborts when the handler times out or the replica shuts down; pass it to `fetch` and friends. */
+  signal: AbortSignal
+  /**
+   * Queues a message for `subject`; `data` is sent as JSON, or as is when it is a `Uint8Array`.
+   * Buffered: nothing goes out unless the handler resolves, and then everything is published
+   * (deduplicated on redelivery) before the source message is acked.
+   */
+  publish(subject: string, data: unknown, opts?: PublishOptions): void
+  /** The running function. */
+  function: {
+    /** The function's name. */
+    name: string
+    /** The deployed version (the bundle's hash). */
+    version: string
+  }
+}
+
+/** A function: its trigger, options and handler. Unset options come from `fn.config.ts` `defaults`. */
+export interface FunctionDefinition<S extends FnSchema | undefined = undefined, D extends Decode = 'json'>
+  extends FunctionTuning {
+  /** Name: letters, digits, `-`, `_`, at most 64 characters. Default: the file's name without extension. */
+  name?: string
+  /** Filter subject the function consumes (`orders.created`, `orders.*`); must fall in a stream. */
+  subject: string
+  /** Validates `event.data`; a message that fails it is dead-lettered at once. Default: none. */
+  schema?: S
+  /** `'json'` parses the payload; `'binary'` hands over the bytes (no `schema` then). Default: 'json'. */
+  decode?: D
+  /**
+   * Handles one message. Resolving acks it; throwing retries it (`RetryAfterError` picks the delay,
+   * `NonRetryableError` dead-letters at once). The return value is ignored.
+   */
+  handler(event: FnEvent<EventData<S, D>>, ctx: FnContext): unknown
+}
+
+/** A value returned by {@link defineFunction}. */
+export type DefinedFunction<S extends FnSchema | undefined = undefined, D extends Decode = 'json'> = Readonly<
+  FunctionDefinition<S, D>
+> & { readonly [FUNCTION_BRAND]: true }
+
+/**
+ * Declares a function; `export default` it from a file in `functions/`. Returns a frozen, branded
+ * copy of `def` and never modifies `def`. Options are validated when the function is deployed.
+ */
+export function defineFunction<S extends FnSchema | undefined = undefined, D extends Decode = 'json'>(
+  def: FunctionDefinition<S, D>,
+): DefinedFunction<S, D> {
+  return Object.freeze({ ...def, [FUNCTION_BRAND]: true as const })
+}
+
+/** Connection to NATS. `NATS_URL` (comma-separated) wins over `servers`. */
+export interface NatsConfig {
+  /** Server URL or URLs. Default: `nats://127.0.0.1:4222` (and `fn dev` starts its own server). */
+  servers?: string | string[]
+  /** Token authentication. Default: none. */
+  token?: string
+  /** User name; needs `pass`. Default: none. */
+  user?: string
+  /** Password; needs `user`. Default: none. */
+  pass?: string
+  /** NKey seed (`SU…`) for NKey authentication. Default: none. */
+  nkeySeed?: string
+  /** Path to a `.creds` file (JWT + NKey seed). Default: none. */
+  credsFile?: string
+  /** TLS. Default: none (TLS is still used when the server requires it). */
+  tls?: {
+    /** PEM file of the CA that signed the server's certificate. Default: the system's CAs. */
+    caFile?: string
+    /** PEM client certificate, for mutual TLS; needs `keyFile`. Default: none. */
+    certFile?: string
+    /** PEM private key of `certFile`. Default: none. */
+    keyFile?: string
+  }
+  /** Connection name shown by the server. Default: `jetfn`. */
+  name?: string
+}
+
+/** A stream the runtime creates or updates at start-up. */
+export interface StreamConfig {
+  /** Stream name (no spaces, `.`, `*`, `>`, `/`, `\`). */
+  name: string
+  /** Subjects the stream stores; functions' subjects must fall in one of them. Not empty. */
+  subjects: string[]
+  /** Where messages are stored. Default: 'file'. */
+  storage?: 'file' | 'memory'
+  /** Copies kept in a cluster; 1 to 5. Default: 1. */
+  replicas?: number
+  /** Age after which messages are removed; 0 keeps them. Default: 0. */
+  maxAge?: Duration
+  /** Window in which a repeated `Nats-Msg-Id` is dropped; at most `maxAge` when that is set. Default: '2m'. */
+  duplicateWindow?: Duration
+}
+
+/** The contents of `fn.config.ts`. Every field is optional. */
+export interface ConfigDefinition {
+  /** NATS connection. */
+  nats?: NatsConfig
+  /** Streams to create or update. Default: none (functions' subjects must then be in streams on the server). */
+  streams?: StreamConfig[]
+  /** Options of every function that does not set them itself. */
+  defaults?: FunctionTuning
+  /** The worker-thread pool shared by all functions. */
+  pool?: {
+    /** Worker threads; an integer ≥ 1. Default: `os.availableParallelism()`. */
+    threads?: number
+    /** V8 old-space limit per worker thread, in MiB; an integer ≥ 32. Default: 512. */
+    maxOldGenerationSizeMb?: number
+  }
+  /** Dead letters. */
+  dlq?: {
+    /** Stream that receives dead letters, on subjects `fn.dlq.<function>`. Default: 'FN_DLQ'. */
+    stream?: string
+  }
+  /** The `/healthz`, `/readyz`, `/metrics` server. */
+  http?: {
+    /** TCP port; 0 disables the server. Default: 8787. */
+    port?: number
+  }
+  /** Time in-flight work may take to finish on SIGTERM before it is nak'd. Default: '30s'. */
+  shutdownGrace?: Duration
+  /** Directory of function files, relative to the working directory. Default: 'functions'. */
+  functionsDir?: string
+}
+
+/** A value returned by {@link defineConfig}. */
+export type DefinedConfig = Readonly<ConfigDefinition> & { readonly [CONFIG_BRAND]: true }
+
+/**
+ * Declares the project's configuration; `export default` it from `fn.config.ts`. Returns a frozen,
+ * branded copy of `cfg` and never modifies `cfg`. The file is validated when it is loaded.
+ */
+export function defineConfig(cfg: ConfigDefinition): DefinedConfig {
+  return Object.freeze({ ...cfg, [CONFIG_BRAND]: true as const })
+}
+
+function hasBrand(x: unknown, brand: symbol): boolean {
+  return typeof x === 'object' && x !== null && (x as Record<symbol, unknown>)[brand] === true
+}
+
+/** True when `x` was returned by `defineFunction`, from this bundle or any other. */
+export function isFunctionDefinition(x: unknown): x is DefinedFunction<FnSchema | undefined, Decode> {
+  return hasBrand(x, FUNCTION_BRAND)
+}
+
+/** True when `x` was returned by `defineConfig`, from this bundle or any other. */
+export function isConfigDefinition(x: unknown): x is DefinedConfig {
+  return hasBrand(x, CONFIG_BRAND)
+}

@@ -1,0 +1,208 @@
+/**
+ * The options of one function (everything in `defineFunction({...})` but the handler and schema):
+ * validated with the house error format and resolved against `fn.config.ts` `defaults` into
+ * {@link ResolvedFunctionOptions}, durations in milliseconds.
+ */
+import { basename, extname } from 'node:path'
+import { z } from 'zod'
+import type { ResolvedConfig } from '../config/config-schema.ts'
+import { durationMs } from '../config/duration.ts'
+import { formatIssues, issueMessage, quoteValue, unlisted } from '../config/format-issues.ts'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+
+/** Longest function name: it becomes part of consumer names, DLQ subjects and KV keys. */
+export const MAX_FUNCTION_NAME_LENGTH = 64
+const NAME_RE = /^[A-Za-z0-9_-]+$/
+
+// Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a '30d' timeout would fire at once.
+// 24 days stays below that limit and reads well in an error message.
+const MAX_TIMER_MS = 24 * 86_400_000
+
+/** Why `name` cannot name a function, or `undefined` when it can. */
+export function functionNameProblem(name: string): string | undefined {
+  if (name === '') return 'must not be empty'
+  if (!NAME_RE.test(name)) return "must contain only letters, digits, '-' and '_'"
+  if (name.length > MAX_FUNCTION_NAME_LENGTH) return `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`
+  return undefined
+}
+
+/**
+ * Why `subject` is not a valid NATS subject or filter, or `undefined` when it is. Tokens are
+ * separated by `.`, may not be empty or contain whitespace; `*` and `>` are wildcards only as
+ * whole tokens, and `>` only as the last one.
+ */
+export function subjectProblem(subject: string): string | undefined {
+  if (subject === '') return 'must not be empty'
+  if (/\s/.test(subject)) return 'is not a valid NATS subject: it contains whitespace'
+  const tokens = subject.split('.')
+  for (const [i, token] of tokens.entries()) {
+    if (token === '') return 'is not a valid NATS subject: it has an empty token'
+    if (token !== '*' && token !== '>' && /[*>]/.test(token)) {
+      return "is not a valid NATS subject: '*' and '>' must be whole tokens"
+    }
+    if (token === '>' && i !== tokens.length - 1) {
+      return "is not a valid NATS subject: '>' must be the last token"
+    }
+  }
+  return undefined
+}
+
+/** A zod string schema accepting a NATS subject or filter subject. */
+export function natsSubject() {
+  return z.string().superRefine((subject, ctx) => {
+    const problem = subjectProblem(subject)
+    if (problem !== undefined) {
+      ctx.addIssue({ code: 'custom', input: subject, message: `${problem} (got ${quoteValue(subject)})` })
+    }
+  })
+}
+
+/** Schemas of the redelivery fields, shared with `fn.config.ts` `defaults.retry`. */
+export const retryFieldSchemas = {
+  maxDeliver: z.number().int().min(1),
+  backoff: z.array(durationMs({ max: MAX_TIMER_MS })).min(1),
+  jitter: z.number().min(0).max(1),
+}
+
+/** Schemas of the tuning fields, shared with `fn.config.ts` `defaults`. */
+export const tuningFieldSchemas = {
+  concurrency: z.number().int().min(1).max(10_000),
+  timeout: durationMs({ min: 0, exclusive: true, max: MAX_TIMER_MS }),
+  timeoutGrace: durationMs({ max: MAX_TIMER_MS }),
+  ackWait: durationMs({ min: 1_000, max: MAX_TIMER_MS }),
+}
+
+const functionOptionsSchema = z.strictObject({
+  name: z.string().optional(),
+  subject: natsSubject(),
+  decode: z.enum(['json', 'binary']).optional(),
+  concurrency: tuningFieldSchemas.concurrency.optional(),
+  timeout: tuningFieldSchemas.timeout.optional(),
+  timeoutGrace: tuningFieldSchemas.timeoutGrace.optional(),
+  ackWait: tuningFieldSchemas.ackWait.optional(),
+  retry: z
+    .strictObject({
+      maxDeliver: retryFieldSchemas.maxDeliver.optional(),
+      backoff: retryFieldSchemas.backoff.optional(),
+      jitter: retryFieldSchemas.jitter.optional(),
+    })
+    .optional(),
+  /** Supplied by the loader: whether the export has a `handler` function. */
+  hasHandler: unlisted(z.boolean().optional()),
+  /** Supplied by the loader: whether the export has a `schema`. */
+  hasSchema: unlisted(z.boolean().optional()),
+  // Accepted so that the loader may pass the definition as it is; checked by hand below because
+  // zod would skip an object-level refinement whenever a field is already wrong.
+  handler: z.unknown().optional(),
+  schema: z.unknown().optional(),
+})
+
+/** Function options as written in `defineFunction`, plus what the loader knows of the export. */
+export type FunctionOptionsInput = z.input<typeof functionOptionsSchema>
+
+/** A function's options, validated, with defaults filled and durations in milliseconds. */
+export interface ResolvedFunctionOptions {
+  /** From `name`, else the file's base name without extension. */
+  name: string
+  /** The filter subject. */
+  subject: string
+  /** How the payload becomes `event.data`. */
+  decode: 'json' | 'binary'
+  /** Whether the function validates `event.data` with a schema. */
+  hasSchema: boolean
+  /** Messages in flight at once in one replica. */
+  concurrency: number
+  /** Handler timeout, in ms. */
+  timeoutMs: number
+  /** Time after the timeout before the thread is terminated, in ms. */
+  timeoutGraceMs: number
+  /** The consumer's ack wait, in ms. */
+  ackWaitMs: number
+  /** Redelivery policy. */
+  retry: {
+    /** Deliveries before dead-lettering, the first included. */
+    maxDeliver: number
+    /** Delay before each redelivery, in ms; the last entry repeats. */
+    backoffMs: number[]
+    /** Random spread of each delay, as a fraction of it. */
+    jitter: number
+  }
+}
+
+function isSchemaLike(x: unknown): boolean {
+  if ((typeof x !== 'object' && typeof x !== 'function') || x === null) return false
+  const candidate = x as { safeParse?: unknown; '~standard'?: { validate?: unknown } }
+  return typeof candidate.safeParse === 'function' || typeof candidate['~standard']?.validate === 'function'
+}
+
+type Problem = { path: PropertyKey[]; message: string }
+const asIssue = (p: Problem): z.core.$ZodIssue => ({ code: 'custom', path: p.path, message: p.message })
+
+// Checks that need the whole export; kept out of zod so they are reported along with field errors.
+function exportProblems(raw: Record<string, unknown>): Problem[] {
+  const problems: Problem[] = []
+  const hasHandler = typeof raw.hasHandler === 'boolean' ? raw.hasHandler : typeof raw.handler === 'function'
+  if (!hasHandler) {
+    const got = raw.handler === undefined ? '' : ` (got ${quoteValue(raw.handler)})`
+    problems.push({ path: ['handler'], message: `must be a function${got}` })
+  }
+  if (raw.schema !== undefined && !isSchemaLike(raw.schema)) {
+    problems.push({ path: ['schema'], message: `must be a zod schema or a Standard Schema (got ${quoteValue(raw.schema)})` })
+  } else if (raw.decode === 'binary' && (raw.schema !== undefined || raw.hasSchema === true)) {
+    problems.push({ path: ['schema'], message: "cannot be used with decode 'binary': a schema validates parsed JSON" })
+  }
+  return problems
+}
+
+/**
+ * Validates one function's options and fills them from the config's `defaults`.
+ *
+ * @param raw the function's default export (its `handler` and `schema` are only checked for
+ *   presence and shape), or its options with `hasHandler` / `hasSchema` set by the loader.
+ * @param opts.file the function's file as shown to the user; its base name is the default name.
+ * @returns frozen options.
+ * @throws FnError `FN_FUNCTION_INVALID`, one line per problem:
+ *   `functions/x.ts: 'retry.maxDeliver' must be at least 1 (got 0)`.
+ */
+export function resolveFunctionOptions(
+  raw: unknown,
+  opts: { file: string; defaults: ResolvedConfig['defaults'] },
+): ResolvedFunctionOptions {
+  const result = functionOptionsSchema.safeParse(raw, { error: issueMessage })
+  const problems: Problem[] = typeof raw === 'object' && raw !== null ? exportProblems(raw as Record<string, unknown>) : []
+
+  const rawName = typeof raw === 'object' && raw !== null ? (raw as { name?: unknown }).name : undefined
+  const fromFile = rawName === undefined
+  const name = fromFile ? basename(opts.file, extname(opts.file)) : rawName
+  // A non-string name is already reported by the schema.
+  const nameProblem = typeof name === 'string' ? functionNameProblem(name) : undefined
+  if (nameProblem !== undefined) {
+    const origin = fromFile ? ", from the file name; rename the file or set 'name'" : ''
+    problems.push({ path: ['name'], message: `${nameProblem} (got ${quoteValue(name)}${origin})` })
+  }
+  if (!result.success || typeof name !== 'string' || problems.length > 0) {
+    const issues = [...(result.success ? [] : result.error.issues), ...problems.map(asIssue)]
+    throw new FnError(FnErrorCode.FunctionInvalid, formatIssues(issues, { file: opts.file }), {
+      cause: result.success ? undefined : result.error,
+    })
+  }
+
+  const o = result.data
+  const d = opts.defaults
+  const retry = Object.freeze({
+    maxDeliver: o.retry?.maxDeliver ?? d.retry.maxDeliver,
+    backoffMs: Object.freeze([...(o.retry?.backoff ?? d.retry.backoffMs)]) as number[],
+    jitter: o.retry?.jitter ?? d.retry.jitter,
+  })
+  return Object.freeze({
+    name,
+    subject: o.subject,
+    decode: o.decode ?? 'json',
+    hasSchema: o.hasSchema ?? o.schema !== undefined,
+    concurrency: o.concurrency ?? d.concurrency,
+    timeoutMs: o.timeout ?? d.timeoutMs,
+    timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
+    ackWaitMs: o.ackWait ?? d.ackWaitMs,
+    retry,
+  })
+}

@@ -1,0 +1,180 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { resolveConfig } from '../../runtime/config/config-schema.ts'
+import { defineFunction } from '../../runtime/define.ts'
+import { FnError } from '../../runtime/errors/fn-error.ts'
+import {
+  functionNameProblem,
+  resolveFunctionOptions,
+  subjectProblem,
+} from '../../runtime/function/function-options.ts'
+
+const defaults = resolveConfig({}, { file: 'fn.config.ts', env: {} }).defaults
+const file = 'functions/x.ts'
+const resolve = (raw: unknown, f = file, d = defaults) => resolveFunctionOptions(raw, { file: f, defaults: d })
+const handler = async () => {}
+
+function failure(raw: unknown, f = file): FnError {
+  try {
+    resolve(raw, f)
+  } catch (err) {
+    if (err instanceof FnError) return err
+    throw err
+  }
+  throw new Error('expected resolveFunctionOptions to throw')
+}
+
+describe('resolveFunctionOptions', () => {
+  it('fills options from the config defaults and names the function after its file', () => {
+    expect(resolve({ subject: 'orders.created', hasHandler: true })).toEqual({
+      name: 'x',
+      subject: 'orders.created',
+      decode: 'json',
+      hasSchema: false,
+      concurrency: 8,
+      timeoutMs: 30_000,
+      timeoutGraceMs: 1_000,
+      ackWaitMs: 30_000,
+      retry: { maxDeliver: 5, backoffMs: [1_000, 10_000, 60_000], jitter: 0.2 },
+    })
+  })
+
+  it('takes defaults from fn.config.ts, and the function wins over them', () => {
+    const custom = resolveConfig(
+      { defaults: { concurrency: 2, timeout: '5s', retry: { maxDeliver: 3, backoff: ['2s'] } } },
+      { file: 'fn.config.ts', env: {} },
+    ).defaults
+    const options = resolve({ subject: 'a', hasHandler: true, concurrency: 4, retry: { jitter: 0 } }, file, custom)
+    expect(options).toMatchObject({ concurrency: 4, timeoutMs: 5_000, retry: { maxDeliver: 3, backoffMs: [2_000], jitter: 0 } })
+  })
+
+  it('accepts the definition as defineFunction returns it', () => {
+    const def = defineFunction({
+      name: 'reserve_inventory-2',
+      subject: 'orders.*',
+      schema: z.object({ orderId: z.string() }),
+      concurrency: 16,
+      timeout: '10s',
+      timeoutGrace: '500ms',
+      ackWait: '1m',
+      retry: { maxDeliver: 5, backoff: ['1s', '5s', '30s', '2m'], jitter: 0.2 },
+      handler,
+    })
+    expect(resolve(def, 'functions/reserve-inventory.ts')).toEqual({
+      name: 'reserve_inventory-2',
+      subject: 'orders.*',
+      decode: 'json',
+      hasSchema: true,
+      concurrency: 16,
+      timeoutMs: 10_000,
+      timeoutGraceMs: 500,
+      ackWaitMs: 60_000,
+      retry: { maxDeliver: 5, backoffMs: [1_000, 5_000, 30_000, 120_000], jitter: 0.2 },
+    })
+  })
+
+  it('freezes the result deeply and leaves the input and the defaults alone', () => {
+    const raw = { subject: 'a', hasHandler: true, retry: { backoff: ['1s'] } }
+    const before = structuredClone(raw)
+    const options = resolve(raw)
+    expect(raw).toEqual(before)
+    expect(Object.isFrozen(options)).toBe(true)
+    expect(Object.isFrozen(options.retry)).toBe(true)
+    expect(Object.isFrozen(options.retry.backoffMs)).toBe(true)
+    expect(resolve({ subject: 'a', hasHandler: true }).retry.backoffMs).not.toBe(defaults.retry.backoffMs)
+  })
+
+  it('uses the base name of any extension', () => {
+    expect(resolve({ subject: 'a', hasHandler: true }, 'functions/nested/resize.mts').name).toBe('resize')
+  })
+
+  it('names the file, the field and the value', () => {
+    const err = failure({ subject: 'a', hasHandler: true, retry: { maxDeliver: 0 } })
+    expect(err.code).toBe('FN_FUNCTION_INVALID')
+    expect(err.message).toBe("functions/x.ts: 'retry.maxDeliver' must be at least 1 (got 0)")
+  })
+
+  it('requires a handler', () => {
+    expect(failure({ subject: 'a' }).message).toBe("functions/x.ts: 'handler' must be a function")
+    expect(failure({ subject: 'a', hasHandler: false }).message).toBe("functions/x.ts: 'handler' must be a function")
+    expect(failure({ subject: 'a', handler: 'run' }).message).toBe("functions/x.ts: 'handler' must be a function (got 'run')")
+  })
+
+  it.each([
+    [{ subject: 'a.>.b' }, "'subject' is not a valid NATS subject: '>' must be the last token (got 'a.>.b')"],
+    [{}, "'subject' is required"],
+    [{ subject: '' }, "'subject' must not be empty (got '')"],
+    [{ subject: 'a', name: 'a b' }, "'name' must contain only letters, digits, '-' and '_' (got 'a b')"],
+    [{ subject: 'a', name: 'n'.repeat(65) }, `'name' must be at most 64 characters (got '${'n'.repeat(58)}…)`],
+    [{ subject: 'a', concurrency: 0 }, "'concurrency' must be at least 1 (got 0)"],
+    [{ subject: 'a', concurrency: 20_000 }, "'concurrency' must be at most 10000 (got 20000)"],
+    [{ subject: 'a', concurrency: 2.5 }, "'concurrency' must be an integer (got 2.5)"],
+    [{ subject: 'a', timeout: 0 }, "'timeout' must be greater than 0 (got 0)"],
+    [{ subject: 'a', timeout: '10 s' }, "'timeout' must be a duration like '10s' or a number of ms (got '10 s')"],
+    [{ subject: 'a', timeout: '30d' }, "'timeout' must be at most 24d (got '30d')"],
+    [{ subject: 'a', ackWait: 999 }, "'ackWait' must be at least 1s (got 999)"],
+    [{ subject: 'a', retry: { maxDeliver: 1.5 } }, "'retry.maxDeliver' must be an integer (got 1.5)"],
+    [{ subject: 'a', retry: { backoff: [] } }, "'retry.backoff' must not be empty (got [])"],
+    [{ subject: 'a', retry: { backoff: '1s' } }, "'retry.backoff' must be an array (got '1s')"],
+    [{ subject: 'a', retry: { jitter: -0.1 } }, "'retry.jitter' must be at least 0 (got -0.1)"],
+    [{ subject: 'a', decode: 'text' }, "'decode' must be one of 'json', 'binary' (got 'text')"],
+    [{ subject: 'a', schema: {} }, "'schema' must be a zod schema or a Standard Schema (got {})"],
+    [{ subject: 'a', decode: 'binary', schema: z.string() }, "'schema' cannot be used with decode 'binary': a schema validates parsed JSON"],
+  ])('rejects %j', (raw, message) => {
+    expect(failure({ handler, ...raw }).message).toBe(`functions/x.ts: ${message}`)
+  })
+
+  it('explains a file name that cannot be a function name', () => {
+    expect(failure({ subject: 'a', handler }, 'functions/my func.ts').message).toBe(
+      "functions/my func.ts: 'name' must contain only letters, digits, '-' and '_' (got 'my func', from the file name; rename the file or set 'name')",
+    )
+    expect(resolve({ subject: 'a', handler, name: 'my-func' }, 'functions/my func.ts').name).toBe('my-func')
+  })
+
+  it('names an unknown option without offering the loader-only fields', () => {
+    expect(failure({ subject: 'a', handler, timout: '1s' }).message).toBe(
+      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'retry', 'handler', 'schema')",
+    )
+  })
+
+  it('lists every problem, one per line', () => {
+    expect(failure({ subject: 'a b', concurrency: 0, name: 'bad name' }).message).toBe(
+      [
+        "functions/x.ts: 'subject' is not a valid NATS subject: it contains whitespace (got 'a b')",
+        "functions/x.ts: 'concurrency' must be at least 1 (got 0)",
+        "functions/x.ts: 'handler' must be a function",
+        "functions/x.ts: 'name' must contain only letters, digits, '-' and '_' (got 'bad name')",
+      ].join('\n'),
+    )
+  })
+
+  it('describes a default export that is not an object', () => {
+    expect(failure(42).message).toBe('functions/x.ts: the default export must be an object (got 42)')
+  })
+})
+
+describe('subjectProblem', () => {
+  it.each(['a', 'orders.created', 'orders.*', 'orders.>', '>', '*.b.>', 'a-b_c.$d'])('accepts %s', (subject) => {
+    expect(subjectProblem(subject)).toBeUndefined()
+  })
+  it.each([
+    ['', 'must not be empty'],
+    ['a.', 'is not a valid NATS subject: it has an empty token'],
+    ['.a', 'is not a valid NATS subject: it has an empty token'],
+    ['a\tb', 'is not a valid NATS subject: it contains whitespace'],
+    ['a.b*', "is not a valid NATS subject: '*' and '>' must be whole tokens"],
+    ['a.>b', "is not a valid NATS subject: '*' and '>' must be whole tokens"],
+    ['>.a', "is not a valid NATS subject: '>' must be the last token"],
+  ])('refuses %j', (subject, problem) => {
+    expect(subjectProblem(subject)).toBe(problem)
+  })
+})
+
+describe('functionNameProblem', () => {
+  it('accepts letters, digits, - and _ up to 64 characters', () => {
+    expect(functionNameProblem('Resize_2-x')).toBeUndefined()
+    expect(functionNameProblem('n'.repeat(64))).toBeUndefined()
+    expect(functionNameProblem('n'.repeat(65))).toBe('must be at most 64 characters')
+    expect(functionNameProblem('a.b')).toBe("must contain only letters, digits, '-' and '_'")
+  })
+})
