@@ -2,7 +2,7 @@ import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 
 const SOURCE = /\.(m?ts|m?js)$/
-const SKIPPED = /(\.d\.ts|\.test\.[mc]?[jt]s|\.spec\.[mc]?[jt]s)$/
+const SKIPPED = /(\.d\.[mc]?ts|\.test\.[mc]?[jt]s|\.spec\.[mc]?[jt]s)$/
 
 /** True for a file in `functions/` that defines a function (not a test, a declaration or a `_helper`). */
 export function isFunctionFile(name: string): boolean {

@@ -5,7 +5,7 @@
  */
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import type { JetStreamManager, StoredMsg } from '@nats-io/jetstream'
+import type { JetStreamManager, MsgRequest, StoredMsg } from '@nats-io/jetstream'
 import { pino } from 'pino'
 import { resolveConfig, type ResolvedConfig } from '../../runtime/config/config-schema.ts'
 import type { RunnableFunction } from '../../runtime/consumer/function-consumer.ts'
@@ -94,10 +94,18 @@ export async function deadLetters(jsm: JetStreamManager, fn: string, dlqStream =
   const out: StoredMsg[] = []
   let seq = 0
   while (out.length < count) {
-    const m = await jsm.streams.getMessage(dlqStream, { next_by_subj: subject, seq: seq + 1 })
+    const m = await jsm.streams.getMessage(dlqStream, nextBySubject(subject, seq + 1))
     if (!m) break
     out.push(m)
     seq = m.seq
   }
   return out
+}
+
+/**
+ * A `STREAM.MSG.GET` request for the first message on `subject` at or after `seq`. The server
+ * accepts `next_by_subj` there; nats.js declares it only for direct gets, hence the cast.
+ */
+export function nextBySubject(subject: string, seq: number): MsgRequest {
+  return { seq, next_by_subj: subject } as unknown as MsgRequest
 }

@@ -9,7 +9,7 @@ import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.t
 import type { Replica } from '../../runtime/replica/replica.ts'
 import { connectTo } from '../helpers/connect.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
-import { consumerState, deadLetters, deployFixture, settled, startReplica } from '../helpers/runtime.ts'
+import { consumerState, deadLetters, deployFixture, nextBySubject, settled, startReplica } from '../helpers/runtime.ts'
 
 let server: NatsServerProcess
 let nc: NatsConnection
@@ -79,7 +79,7 @@ describe('settling by handler result', () => {
     // Three deliveries separated by the 300 ms and 600 ms backoff: at least 900 ms between the
     // publish and the dead letter, and not a full ack_wait (30 s) more.
     const failedAt = Date.parse(dh.get('Fn-Failed-At'))
-    const elapsed = failedAt - original.time.getTime()
+    const elapsed = failedAt - original!.time.getTime()
     expect(elapsed).toBeGreaterThanOrEqual(900)
     expect(elapsed).toBeLessThan(5_000)
     await expect.poll(() => settled(jsm, fn), { timeout: 10_000 }).toBe(true)
@@ -129,10 +129,10 @@ describe('settling by handler result', () => {
     await expect.poll(() => settled(jsm, fn), { timeout: 10_000 }).toBe(true)
     const info = await jsm.streams.info(fn.stream, { subjects_filter: out })
     expect(info.state.subjects?.[out]).toBe(2)
-    const first = await jsm.streams.getMessage(fn.stream, { next_by_subj: out, seq: 1 })
+    const first = await jsm.streams.getMessage(fn.stream, nextBySubject(out, 1))
     expect(first!.json()).toEqual({ n: 1, seq: ack.seq })
     expect(first!.header.get('Nats-Msg-Id')).toBe(`${fn.name}:${fn.stream}:${ack.seq}:0`)
-    const second = await jsm.streams.getMessage(fn.stream, { next_by_subj: out, seq: first!.seq + 1 })
+    const second = await jsm.streams.getMessage(fn.stream, nextBySubject(out, first!.seq + 1))
     expect(second!.header.get('X-Kind')).toBe('second')
   })
 })
