@@ -10,7 +10,7 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import type { Msg, NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
-import type { DispatchFunction, PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
+import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import type { WireHeaders, WireMessage } from '../pool/protocol.ts'
 import { decide, isPastMaxDeliver } from '../settle/decide.ts'
 import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
@@ -233,18 +233,10 @@ export class FunctionConsumer {
       }
       offset += d.msg.data.length
     }
-    const target: DispatchFunction = {
-      name: fn.name,
-      version: fn.version,
-      stream: fn.stream,
-      bundlePath: fn.bundlePath,
-      decode: fn.decode,
-      timeoutMs: fn.timeoutMs,
-      timeoutGraceMs: fn.timeoutGraceMs,
-    }
     let acks: Held[] = []
     let ackScheduled = false
-    this.#o.pool.dispatch(target, messages, payload, (index, outcome) => {
+    // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
+    this.#o.pool.dispatch(fn, messages, payload, (index, outcome) => {
       this.#running--
       const d = batch[index]!
       if (outcome.kind === 'ok' && outcome.outputs.length === 0) {

@@ -10,10 +10,11 @@ import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
 import { deadLetterHeaders, deadLetterSubject } from './dead-letter.ts'
 import type { Delivery } from './delivery.ts'
 
-const ACK = new TextEncoder().encode('+ACK')
-const WPI = new TextEncoder().encode('+WPI')
-const NAK = new TextEncoder().encode('-NAK')
-const TERM = new TextEncoder().encode('+TERM')
+const encoder = new TextEncoder()
+const ACK = encoder.encode('+ACK')
+const WPI = encoder.encode('+WPI')
+const NAK = encoder.encode('-NAK')
+const TERM = encoder.encode('+TERM')
 
 /** Options of {@link Settler}. */
 export interface SettlerOptions {
@@ -66,7 +67,7 @@ export class Settler {
 
   /** Hands a message back for redelivery after `delayMs` (0: at once). */
   nak(d: Delivery, delayMs: number): void {
-    const payload = delayMs > 0 ? new TextEncoder().encode(`-NAK {"delay":${Math.round(delayMs) * 1_000_000}}`) : NAK
+    const payload = delayMs > 0 ? encoder.encode(`-NAK {"delay":${Math.round(delayMs) * 1_000_000}}`) : NAK
     this.#publishQuietly(d.reply, payload)
   }
 
