@@ -79,19 +79,16 @@ describe('parseAckSubject', () => {
     ['a non-numeric stream seq', '$JS.ACK.ORDERS.fn_x.3.x42.40.1700000000123456789.7'],
     ['a stream seq past 2^53', '$JS.ACK.ORDERS.fn_x.3.18446744073709551615.40.1700000000123456789.7'],
     ['a non-numeric field in the 12-token form', '$JS.ACK.hub.HASH.ORDERS.fn_x.3.NaN.40.1700000000123456789.7.r'],
-  ])('returns undefined for %s', (_what, reply) => {
-    expect(parseAckSubject(reply)).toBeUndefined()
-  })
-
-  // Known bug (runtime/settle/delivery.ts): Number('') is 0 and a non-numeric timestamp yields NaN,
-  // so these malformed subjects are accepted. Turn these into plain `it` once the parser checks
-  // each numeric token with /^\d+$/.
-  it.each([
     ['an empty delivery count', '$JS.ACK.ORDERS.fn_x..42.40.1700000000123456789.7'],
+    ['a delivery count of 0', '$JS.ACK.ORDERS.fn_x.0.42.40.1700000000123456789.7'],
     ['a negative delivery count', '$JS.ACK.ORDERS.fn_x.-3.42.40.1700000000123456789.7'],
+    ['a hexadecimal stream seq', '$JS.ACK.ORDERS.fn_x.3.0x2a.40.1700000000123456789.7'],
+    ['an empty stream seq', '$JS.ACK.ORDERS.fn_x.3..40.1700000000123456789.7'],
     ['a non-numeric timestamp', '$JS.ACK.ORDERS.fn_x.3.42.40.abcdefghij.7'],
+    ['an empty timestamp', '$JS.ACK.ORDERS.fn_x.3.42.40..7'],
     ['an empty stream name', '$JS.ACK..fn_x.3.42.40.1700000000123456789.7'],
-  ])('should return undefined for %s', (_what, reply) => {
+    ['an empty stream name in the 12-token form', '$JS.ACK.hub.HASH..fn_x.3.42.40.1700000000123456789.7.r'],
+  ])('returns undefined for %s', (_what, reply) => {
     expect(parseAckSubject(reply)).toBeUndefined()
   })
 })

@@ -15,6 +15,7 @@ describe('isFunctionFile', () => {
   it.each([
     // declarations, tests and specs
     'types.d.ts',
+    'types.d.mts',
     'types.d.cts',
     'charge-card.test.ts',
     'charge-card.test.mts',
@@ -39,12 +40,6 @@ describe('isFunctionFile', () => {
   ])('%s is not a function file', (name) => {
     expect(isFunctionFile(name)).toBe(false)
   })
-
-  // Known bug (runtime/dev/function-files.ts): SKIPPED only knows `.d.ts`, so an ESM declaration
-  // file is taken for a function. Turn this into a plain `it` once SKIPPED matches `\.d\.[mc]?ts`.
-  it.each(['types.d.mts'])('%s should not be a function file', (name) => {
-    expect(isFunctionFile(name)).toBe(false)
-  })
 })
 
 describe('listFunctionFiles', () => {
@@ -52,7 +47,7 @@ describe('listFunctionFiles', () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'jetfn-function-files-'))
-    for (const name of ['send-email.ts', 'charge-card.ts', 'audit.mjs', '_shared.ts', 'charge-card.test.ts', 'types.d.ts', 'notes.md']) {
+    for (const name of ['charge-card.ts', '_shared.ts', 'send-email.ts', 'charge-card.test.ts', 'audit.mjs', 'types.d.ts', 'notes.md']) {
       await writeFile(join(dir, name), '')
     }
     // Functions live directly in the directory; nested ones are not picked up.

@@ -1,0 +1,87 @@
+import { describe, expect, it } from 'vitest'
+import { FnError, FnErrorCode } from '../../runtime/errors/fn-error.ts'
+import { parseCliArgs, USAGE } from '../../runtime/cli/parse-args.ts'
+
+/** The FnError thrown by parsing `argv`. */
+function failure(argv: string[]): FnError {
+  try {
+    parseCliArgs(argv)
+  } catch (err) {
+    if (err instanceof FnError) return err
+    throw err
+  }
+  throw new Error(`parseCliArgs(${JSON.stringify(argv)}) did not throw`)
+}
+
+describe('parseCliArgs', () => {
+  it('reads `dev` with the defaults', () => {
+    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [] })
+  })
+
+  it.each([
+    [['dev', '--config', 'x.ts']],
+    [['dev', '--config=x.ts']],
+    [['dev', '-c', 'x.ts']],
+    [['--config', 'x.ts', 'dev']],
+  ])('reads the config file from %j', (argv) => {
+    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: 'x.ts', verbose: false, positionals: [] })
+  })
+
+  it.each([[['dev', '--verbose']], [['dev', '-v']], [['--verbose', 'dev']]])('reads verbose from %j', (argv) => {
+    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: undefined, verbose: true, positionals: [] })
+  })
+
+  it('reads every flag together', () => {
+    expect(parseCliArgs(['dev', '-v', '-c', 'conf/fn.config.ts'])).toEqual({
+      command: 'dev',
+      config: 'conf/fn.config.ts',
+      verbose: true,
+      positionals: [],
+    })
+  })
+
+  it('passes the positionals after the command on', () => {
+    expect(parseCliArgs(['dev', 'orders', 'payments']).positionals).toEqual(['orders', 'payments'])
+  })
+
+  it.each([[[]], [['help']], [['--help']], [['-h']], [['dev', '--help']], [['--help', 'nonsense']]])(
+    '%j → help',
+    (argv) => {
+      expect(parseCliArgs(argv).command).toBe('help')
+    },
+  )
+
+  it('refuses an unknown command, naming it and listing the commands', () => {
+    const err = failure(['deploy-everything'])
+    expect(err.code).toBe(FnErrorCode.UsageInvalid)
+    expect(err.code).toBe('FN_USAGE_INVALID')
+    expect(err.message).toBe("unknown command 'deploy-everything'")
+    expect(err.hint).toBe('commands: dev, help')
+  })
+
+  it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
+    'refuses %j with FN_USAGE_INVALID and a hint',
+    (argv) => {
+      const err = failure(argv)
+      expect(err.code).toBe('FN_USAGE_INVALID')
+      expect(err.hint).toBe('run `fn help`')
+    },
+  )
+
+  it('names the unknown flag', () => {
+    expect(failure(['dev', '--nope']).message).toContain("'--nope'")
+  })
+
+  it('does not keep state between calls', () => {
+    parseCliArgs(['dev', '-v', '-c', 'a.ts'])
+    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [] })
+  })
+})
+
+describe('USAGE', () => {
+  it('lists every command and the common flags', () => {
+    expect(USAGE).toMatch(/^usage: fn <command> \[--config <file>\] \[--verbose\]/)
+    expect(USAGE).toMatch(/^ {2}dev /m)
+    expect(USAGE).toMatch(/^ {2}help /m)
+  })
+})
