@@ -38,7 +38,9 @@ export async function invoke(
     if (!decoded.ok) return { kind: 'dead', errorKind: 'decode', error: { name: 'DecodeError', message: decoded.reason }, durationMs: elapsed() }
     let data = decoded.value
     if (def.schema !== undefined) {
-      const checked = await validateWithSchema(def.schema, data)
+      // A schema that throws (not just fails) is the function's bug, not the thread's: it must
+      // not fail the whole batch.
+      const checked = await validateWithSchema(def.schema, data).catch((err: unknown) => ({ ok: false as const, reason: `schema threw: ${toWireError(err).message}` }))
       if (!checked.ok) return { kind: 'dead', errorKind: 'schema', error: { name: 'SchemaError', message: checked.reason }, durationMs: elapsed() }
       data = checked.value
     }

@@ -15,13 +15,14 @@ export async function validateWithSchema(schema: unknown, data: unknown): Promis
     safeParse?: (d: unknown) => { success: boolean; data?: unknown; error?: { issues?: Issue[] } }
     '~standard'?: { validate: (d: unknown) => { value?: unknown; issues?: Issue[] } | Promise<{ value?: unknown; issues?: Issue[] }> }
   }
-  if (typeof s.safeParse === 'function') {
-    const r = s.safeParse(data)
-    return r.success ? { ok: true, value: r.data } : { ok: false, reason: formatIssues(r.error?.issues ?? []) }
-  }
+  // Standard Schema first: zod >= 3.24 has it too, and unlike safeParse it awaits async checks.
   if (s['~standard'] && typeof s['~standard'].validate === 'function') {
     const r = await s['~standard'].validate(data)
     return r.issues ? { ok: false, reason: formatIssues(r.issues) } : { ok: true, value: r.value }
+  }
+  if (typeof s.safeParse === 'function') {
+    const r = s.safeParse(data)
+    return r.success ? { ok: true, value: r.data } : { ok: false, reason: formatIssues(r.error?.issues ?? []) }
   }
   return { ok: false, reason: 'the function\'s schema has neither safeParse() nor ~standard.validate()' }
 }

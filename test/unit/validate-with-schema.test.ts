@@ -49,16 +49,13 @@ describe('validateWithSchema with a zod 4 schema', () => {
     expect(reason).not.toContain("'10': ")
   })
 
-  // Known bug (runtime/pool/validate-with-schema.ts): safeParse() throws "Encountered Promise during
-  // synchronous parse" for a zod schema with an async refine or transform, so the promise rejects
-  // and the whole batch fails as if its worker thread had died. Turn these into plain `it` once
-  // ~standard.validate (which awaits) is preferred over safeParse.
-  it.fails('(known bug) should accept valid data for a schema with an async refinement', async () => {
+  // zod's safeParse() throws on async checks; ~standard.validate awaits them.
+  it('accept valid data for a schema with an async refinement', async () => {
     const schema = z.string().refine(async (v) => v === 'ok', 'must be ok')
     expect(await validateWithSchema(schema, 'ok')).toEqual({ ok: true, value: 'ok' })
   })
 
-  it.fails('(known bug) should reject invalid data for a schema with an async refinement', async () => {
+  it('reject invalid data for a schema with an async refinement', async () => {
     const schema = z.string().refine(async (v) => v === 'ok', 'must be ok')
     expect(await validateWithSchema(schema, 'nope')).toEqual({ ok: false, reason: 'must be ok' })
   })
