@@ -53,7 +53,7 @@ export async function startDevSession(opts: DevSessionOptions): Promise<DevSessi
     await server?.stop()
     throw err
   }
-  const dir = join(cwd, config.functionsDir)
+  const dir = resolve(cwd, config.functionsDir)
   const owners = new Map<string, string>()
   const load = async (file: string): Promise<void> => {
     try {
