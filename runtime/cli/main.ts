@@ -4,7 +4,11 @@
  */
 import { isFnError } from '../errors/fn-error.ts'
 import { parseCliArgs, USAGE } from './parse-args.ts'
+import { runDeploy } from './commands/deploy.ts'
 import { runDev } from './commands/dev.ts'
+import { runRm } from './commands/rm.ts'
+import { runRollback } from './commands/rollback.ts'
+import { runStart } from './commands/start.ts'
 
 export async function main(argv: readonly string[]): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v') || Boolean(process.env.DEBUG)
@@ -17,6 +21,18 @@ export async function main(argv: readonly string[]): Promise<number> {
         return 0
       case 'dev':
         await runDev({ configFile: args.config, signal: shutdownSignal() })
+        return 0
+      case 'start':
+        await runStart({ configFile: args.config, signal: shutdownSignal() })
+        return 0
+      case 'deploy':
+        await runDeploy({ configFile: args.config, names: args.positionals })
+        return 0
+      case 'rm':
+        await runRm({ configFile: args.config, name: args.positionals[0]! })
+        return 0
+      case 'rollback':
+        await runRollback({ configFile: args.config, name: args.positionals[0]!, to: args.options.to })
         return 0
     }
   } catch (err) {

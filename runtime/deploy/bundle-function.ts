@@ -58,9 +58,12 @@ export async function bundleFunction(file: string, opts: BundleOptions): Promise
   return { version, code, path }
 }
 
-/** Writes a bundle to the cache unless it is already there (atomically: never a half file). */
-export async function writeBundle(path: string, code: Uint8Array): Promise<void> {
-  if (await exists(path)) return
+/**
+ * Writes a bundle to the cache unless it is already there (`replace` overwrites a file found
+ * corrupt). Atomic: a reader never sees half a file.
+ */
+export async function writeBundle(path: string, code: Uint8Array, opts: { replace?: boolean } = {}): Promise<void> {
+  if (!opts.replace && (await exists(path))) return
   await mkdir(join(path, '..'), { recursive: true })
   const tmp = `${path}.${process.pid}.tmp`
   await writeFile(tmp, code)

@@ -1,17 +1,19 @@
 /**
- * `fn dev`: an embedded nats-server (unless NATS_URL is set), one replica, every function of
- * `functions/` loaded, and the directory watched so that a saved file is rebuilt and hot-swapped.
- * A file that fails to build or validate is reported and skipped; the others keep running, and a
- * function whose new version fails keeps serving its previous one.
+ * `fn dev`: an embedded nats-server (unless NATS_URL is set), a replica that follows the
+ * registry exactly as `fn start` does, every function of `functions/` deployed, and the directory
+ * watched so that a saved file is deployed again. A file that fails to build or validate is
+ * reported and skipped; the others keep running, and a function whose new version fails keeps
+ * serving its previous one.
  */
 import { watch, type FSWatcher } from 'node:fs'
 import { basename, join, resolve } from 'node:path'
+import { jetstreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
 import type { ResolvedConfig } from '../config/config-schema.ts'
-import { loadFunctionFile } from '../deploy/load-function.ts'
+import { deployFunctions } from '../deploy/deploy-functions.ts'
 import { isFnError } from '../errors/fn-error.ts'
 import { NatsServerProcess } from '../nats/nats-server-process.ts'
-import { Replica } from '../replica/replica.ts'
+import { runReplica, type RunningReplica } from '../replica/run-replica.ts'
 import { isFunctionFile, listFunctionFiles } from './function-files.ts'
 
 /** Options of {@link startDevSession}. */
@@ -27,9 +29,11 @@ export interface DevSessionOptions {
 }
 
 export interface DevSession {
-  replica: Replica
+  running: RunningReplica
   /** The URL clients publish to. */
   url: string
+  /** Deploys one function file now (what a save does). */
+  deployFile(file: string): Promise<void>
   stop(): Promise<void>
 }
 
@@ -46,42 +50,53 @@ export async function startDevSession(opts: DevSessionOptions): Promise<DevSessi
     log.info({ url, store: join('.fn', 'data') }, 'embedded nats-server running')
   }
   const config: ResolvedConfig = { ...opts.config, nats: { ...opts.config.nats, servers: [url] } }
-  const replica = new Replica({ config, log, workerLog: { pretty: opts.pretty ?? true, level: log.level } })
+  // A deploy in dev returns once the replica runs the new version (or has refused it).
+  const applied = new Map<string, () => void>()
+  let running: RunningReplica
   try {
-    await replica.start()
+    running = await runReplica({
+      config,
+      log,
+      home,
+      workerLog: { pretty: opts.pretty ?? true, level: log.level },
+      httpPort: 0,
+      onApplied: (rev) => {
+        const key = `${rev.name}@${rev.manifest?.version ?? ''}`
+        applied.get(key)?.()
+        applied.delete(key)
+      },
+    })
   } catch (err) {
     await server?.stop()
     throw err
   }
-  const dir = resolve(cwd, config.functionsDir)
-  const owners = new Map<string, string>()
-  const load = async (file: string): Promise<void> => {
+  const jsm = await jetstreamManager(running.nc)
+  const deployFile = async (file: string): Promise<void> => {
     try {
-      const fn = await loadFunctionFile(file, { config, jsm: replica.jsm, home, cwd })
-      const owner = owners.get(fn.name)
-      if (owner && owner !== file) {
-        log.error({ file, fn: fn.name, other: owner }, 'two files define the same function name; this one is skipped')
-        return
+      const [result] = await deployFunctions({ config, registry: running.registry, jsm, files: [file], home, cwd })
+      if (result && result.status !== 'unchanged') {
+        const live = new Promise<void>((done) => applied.set(`${result.name}@${result.version}`, done))
+        if (running.replica.running(result.name)?.version !== result.version) await live
+        log.info({ fn: result.name, version: result.version.slice(0, 12), status: result.status }, 'function deployed')
       }
-      owners.set(fn.name, file)
-      await replica.deploy(fn)
-      log.info({ fn: fn.name, version: fn.version.slice(0, 12), subject: fn.subject, stream: fn.stream }, 'function deployed')
     } catch (err) {
       const reason = isFnError(err) ? `${err.code}: ${err.message}` : (err as Error).message
       log.error({ file: basename(file), reason }, 'function not deployed')
     }
   }
-  for (const file of await listFunctionFiles(dir)) await load(file)
+  const dir = resolve(cwd, config.functionsDir)
+  for (const file of await listFunctionFiles(dir)) await deployFile(file)
 
-  const watcher = watchFunctions(dir, (file) => void load(file), log)
+  const watcher = watchFunctions(dir, (file) => void deployFile(file), log)
   let stopping: Promise<void> | undefined
   return {
-    replica,
+    running,
     url,
+    deployFile,
     stop() {
       stopping ??= (async () => {
         watcher?.close()
-        await replica.stop()
+        await running.stop()
         await server?.stop()
       })()
       return stopping

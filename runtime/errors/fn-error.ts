@@ -8,6 +8,8 @@ export const FnErrorCode = {
   FunctionInvalid: 'FN_FUNCTION_INVALID',
   /** A function file (or a dependency) does not build, or throws while it is imported. */
   FunctionLoadFailed: 'FN_FUNCTION_LOAD_FAILED',
+  /** No deployed function (or version) has the name given. */
+  FunctionNotFound: 'FN_FUNCTION_NOT_FOUND',
   /** A function's subject is in no stream of `fn.config.ts` nor on the server. */
   StreamNotFound: 'FN_STREAM_NOT_FOUND',
   /** The NATS server cannot be reached or refused the connection. */

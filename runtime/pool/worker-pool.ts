@@ -139,6 +139,15 @@ export class WorkerPool {
     )
   }
 
+  /**
+   * Imports a function bundle in a worker thread and resolves once it loaded, or rejects with the
+   * reason it did not: a new version is routed to only after this succeeds.
+   */
+  async preload(fn: WireFunction): Promise<void> {
+    const probe: BatchTask = { taskId: 0, fn, messages: [], payload: new ArrayBuffer(0), progress: new SharedArrayBuffer(0) }
+    await this.#piscina.run(probe, { signal: AbortSignal.timeout(30_000) })
+  }
+
   #deliver(task: TaskState, index: number, outcome: PoolOutcome): void {
     if (task.delivered[index] === 1) return
     task.delivered[index] = 1

@@ -41,6 +41,8 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     (err: unknown) => ({ ok: false as const, err }),
   )
   if (!fn.ok) {
+    // A probe (no messages) reports the failure itself: the version must not be switched to.
+    if (task.messages.length === 0) throw fn.err
     const outcome: Outcome = { kind: 'unloadable', error: toWireError(fn.err) }
     for (let i = 0; i < task.messages.length; i++) progress[i] = Progress.Done
     return { results: task.messages.map((_, i) => [i, outcome]), streamed: 0 }

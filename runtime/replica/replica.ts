@@ -24,6 +24,11 @@ export interface ReplicaOptions {
   nc?: NatsConnection
   /** How worker threads log. */
   workerLog?: { level?: string; pretty?: boolean }
+  /**
+   * Asked before a consumer the server lost is recreated: a function removed meanwhile (`fn rm`
+   * deletes its consumer) must stay removed. Default: always recreate.
+   */
+  stillDeployed?: (name: string) => Promise<boolean>
 }
 
 export class Replica {
@@ -36,6 +41,7 @@ export class Replica {
   #jsm: JetStreamManager | undefined
   #pool: WorkerPool | undefined
   #stopping: Promise<void> | undefined
+  #disconnected = false
 
   constructor(opts: ReplicaOptions) {
     this.#o = opts
@@ -52,6 +58,15 @@ export class Replica {
 
   get nc(): NatsConnection {
     return this.#require('nc', this.#nc)
+  }
+
+  /** Why the replica is not ready to serve (empty when it is): for `/readyz`. */
+  readiness(): string[] {
+    const problems: string[] = []
+    if (this.#state !== 'running') problems.push(`replica is ${this.#state}`)
+    if (this.#disconnected) problems.push('not connected to NATS')
+    for (const [name, c] of this.#consumers) if (c.state !== 'running') problems.push(`consumer of ${name} is ${c.state}`)
+    return problems
   }
 
   /** Names of the functions this replica runs. */
@@ -115,10 +130,46 @@ export class Replica {
       fn,
       consumer: spec.name,
       log,
-      ensureConsumer: () => ensureConsumer(this.jsm, spec, log),
+      ensureConsumer: async () => {
+        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(fn.name))) {
+          log.info('consumer gone and function removed: not recreating it')
+          await this.remove(fn.name)
+          return
+        }
+        await ensureConsumer(this.jsm, spec, log)
+      },
     })
     this.#consumers.set(fn.name, consumer)
     consumer.start()
+  }
+
+  /** The version of a function this replica routes new deliveries to, if it runs it. */
+  running(name: string): RunnableFunction | undefined {
+    return this.#consumers.get(name)?.fn
+  }
+
+  /** Loads a function's bundle in a worker thread; rejects with the reason it cannot be loaded. */
+  async preload(fn: RunnableFunction): Promise<void> {
+    await this.#require('pool', this.#pool).preload({
+      name: fn.name,
+      version: fn.version,
+      stream: fn.stream,
+      bundlePath: fn.bundlePath,
+      decode: fn.decode,
+      timeoutMs: fn.timeoutMs,
+    })
+  }
+
+  /**
+   * Stops running a function: no more fetches, running messages finish within the shutdown
+   * grace, the rest is handed back. The durable consumer itself is left to `fn rm`.
+   */
+  async remove(name: string): Promise<void> {
+    const consumer = this.#consumers.get(name)
+    if (!consumer) return
+    this.#consumers.delete(name)
+    await consumer.drain(this.#o.config.shutdownGraceMs)
+    this.#log.info({ fn: name }, 'function removed')
   }
 
   /**
@@ -161,8 +212,11 @@ export class Replica {
   #watchConnection(nc: NatsConnection): void {
     void (async () => {
       for await (const s of nc.status()) {
-        if (s.type === 'disconnect') this.#log.warn({ server: s.server }, 'disconnected from NATS')
-        else if (s.type === 'reconnect') {
+        if (s.type === 'disconnect') {
+          this.#disconnected = true
+          this.#log.warn({ server: s.server }, 'disconnected from NATS')
+        } else if (s.type === 'reconnect') {
+          this.#disconnected = false
           this.#log.info({ server: s.server }, 'reconnected to NATS')
           for (const c of this.#consumers.values()) c.resetPull('reconnected')
         }

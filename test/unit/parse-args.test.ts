@@ -15,7 +15,7 @@ function failure(argv: string[]): FnError {
 
 describe('parseCliArgs', () => {
   it('reads `dev` with the defaults', () => {
-    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [] })
+    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [], options: {} })
   })
 
   it.each([
@@ -24,11 +24,11 @@ describe('parseCliArgs', () => {
     [['dev', '-c', 'x.ts']],
     [['--config', 'x.ts', 'dev']],
   ])('reads the config file from %j', (argv) => {
-    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: 'x.ts', verbose: false, positionals: [] })
+    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: 'x.ts', verbose: false, positionals: [], options: {} })
   })
 
   it.each([[['dev', '--verbose']], [['dev', '-v']], [['--verbose', 'dev']]])('reads verbose from %j', (argv) => {
-    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: undefined, verbose: true, positionals: [] })
+    expect(parseCliArgs(argv)).toEqual({ command: 'dev', config: undefined, verbose: true, positionals: [], options: {} })
   })
 
   it('reads every flag together', () => {
@@ -37,11 +37,26 @@ describe('parseCliArgs', () => {
       config: 'conf/fn.config.ts',
       verbose: true,
       positionals: [],
+      options: {},
     })
   })
 
   it('passes the positionals after the command on', () => {
-    expect(parseCliArgs(['dev', 'orders', 'payments']).positionals).toEqual(['orders', 'payments'])
+    expect(parseCliArgs(['deploy', 'orders', 'payments']).positionals).toEqual(['orders', 'payments'])
+  })
+
+  it('reads rollback with --to, and refuses --to elsewhere', () => {
+    expect(parseCliArgs(['rollback', 'charge', '--to', 'abc123'])).toMatchObject({ command: 'rollback', positionals: ['charge'], options: { to: 'abc123' } })
+    expect(() => parseCliArgs(['deploy', '--to', 'abc'])).toThrow("'--to' is only for 'fn rollback'")
+  })
+
+  it.each([
+    [['rm'], 'missing argument: usage: fn rm <function>'],
+    [['rm', 'a', 'b'], "unexpected argument 'b': usage: fn rm <function>"],
+    [['rollback'], 'missing argument: usage: fn rollback <function> [--to <version>]'],
+    [['dev', 'extra'], "unexpected argument 'extra': usage: fn dev"],
+  ])('%j is refused: %s', (argv, message) => {
+    expect(() => parseCliArgs(argv)).toThrow(message)
   })
 
   it.each([[[]], [['help']], [['--help']], [['-h']], [['dev', '--help']], [['--help', 'nonsense']]])(
@@ -56,7 +71,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: dev, help')
+    expect(err.hint).toBe('commands: dev, start, deploy, rm, rollback, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
@@ -74,7 +89,7 @@ describe('parseCliArgs', () => {
 
   it('does not keep state between calls', () => {
     parseCliArgs(['dev', '-v', '-c', 'a.ts'])
-    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [] })
+    expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [], options: {} })
   })
 })
 

@@ -7,8 +7,14 @@ export async function runDev(opts: { configFile: string | undefined; signal: Abo
   const config = await loadConfig(opts.configFile === undefined ? {} : { file: opts.configFile })
   const log = createLogger({ pretty: true })
   const session = await startDevSession({ config, log, natsUrl: process.env.NATS_URL })
-  log.info({ url: session.url, functions: session.replica.functions }, 'fn dev ready; Ctrl-C to stop')
-  if (!opts.signal.aborted) await new Promise((resolve) => opts.signal.addEventListener('abort', resolve, { once: true }))
+  log.info({ url: session.url, functions: session.running.replica.functions }, 'fn dev ready; Ctrl-C to stop')
+  await aborted(opts.signal)
   log.info({ signal: String(opts.signal.reason) }, 'stopping')
   await session.stop()
+}
+
+/** Resolves when `signal` aborts (at once if it already has). */
+export function aborted(signal: AbortSignal): Promise<void> {
+  if (signal.aborted) return Promise.resolve()
+  return new Promise((resolve) => signal.addEventListener('abort', () => resolve(), { once: true }))
 }

@@ -1,0 +1,126 @@
+/**
+ * `fn deploy`: builds function files, and only if every one of them builds and validates, stores
+ * each changed bundle and manifest. A deploy that changes nothing writes nothing.
+ */
+import { basename, extname } from 'node:path'
+import { hostname, userInfo } from 'node:os'
+import { readFile } from 'node:fs/promises'
+import type { JetStreamManager } from '@nats-io/jetstream'
+import type { ResolvedConfig } from '../config/config-schema.ts'
+import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
+import { findStream } from '../nats/find-stream.ts'
+import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
+import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
+import type { Registry } from './registry.ts'
+
+/** What a deploy did to one function. */
+export interface DeployResult {
+  name: string
+  file: string
+  status: 'created' | 'updated' | 'unchanged'
+  version: string
+  /** The version it replaced, for `updated`. */
+  previous?: string | undefined
+}
+
+/** Options of {@link deployFunctions}. */
+export interface DeployOptions {
+  config: ResolvedConfig
+  registry: Registry
+  jsm: JetStreamManager
+  /** Function files to deploy. */
+  files: readonly string[]
+  /** Only these functions (by function name or file name); default all of `files`. */
+  names?: readonly string[]
+  /** The `.fn` directory (bundle cache). */
+  home: string
+  cwd?: string
+}
+
+interface Prepared {
+  built: BuiltFunction
+  stream: string
+}
+
+export async function deployFunctions(opts: DeployOptions): Promise<DeployResult[]> {
+  const selected = selectFiles(opts.files, opts.names)
+  const prepared: Prepared[] = []
+  const failures: FnError[] = []
+  for (const file of selected) {
+    try {
+      const built = await buildFunctionFile(file, { config: opts.config, home: opts.home, ...(opts.cwd ? { cwd: opts.cwd } : {}) })
+      const stream = await findStream(built.options.subject, opts.config.streams, opts.jsm, built.file)
+      prepared.push({ built, stream })
+    } catch (err) {
+      failures.push(isFnError(err) ? err : new FnError(FnErrorCode.Internal, `${file}: ${(err as Error).message}`, { cause: err }))
+    }
+  }
+  const wanted = new Set(opts.names ?? [])
+  const picked = opts.names ? prepared.filter((p) => wanted.has(p.built.options.name) || wanted.has(fileName(p.built.file))) : prepared
+  if (opts.names && failures.length === 0) {
+    const found = new Set(picked.flatMap((p) => [p.built.options.name, fileName(p.built.file)]))
+    const missing = opts.names.filter((n) => !found.has(n))
+    if (missing.length > 0) {
+      throw new FnError(FnErrorCode.UsageInvalid, `no function named ${missing.map((m) => `'${m}'`).join(', ')} in ${opts.config.functionsDir}/`)
+    }
+  }
+  const byName = new Map<string, string>()
+  for (const p of picked) {
+    const other = byName.get(p.built.options.name)
+    if (other) failures.push(new FnError(FnErrorCode.FunctionInvalid, `${p.built.file}: function name '${p.built.options.name}' is also used by ${other}`))
+    byName.set(p.built.options.name, p.built.file)
+  }
+  if (failures.length > 0) {
+    // Nothing is written unless everything is deployable.
+    throw new FnError(failures[0]!.code, failures.map((f) => f.message).join('\n'), { cause: failures[0], hint: 'nothing was deployed' })
+  }
+  const who = deployer()
+  const results: DeployResult[] = []
+  for (const { built, stream } of picked) {
+    const manifest: FunctionManifest = {
+      name: built.options.name,
+      version: built.version,
+      subject: built.options.subject,
+      stream,
+      options: built.options,
+      bundle: { bucket: BUNDLES_BUCKET, object: built.version, size: 0 },
+      deployedAt: new Date().toISOString(),
+      deployedBy: who,
+      file: built.file,
+    }
+    const current = await opts.registry.get(manifest.name).catch(() => undefined)
+    if (sameDeployment(current, manifest)) {
+      results.push({ name: manifest.name, file: built.file, status: 'unchanged', version: manifest.version })
+      continue
+    }
+    const code = await readFile(built.bundlePath)
+    manifest.bundle.size = code.length
+    await opts.registry.putBundle(manifest.version, code)
+    await opts.registry.put(manifest)
+    results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
+  }
+  return results
+}
+
+function selectFiles(files: readonly string[], names: readonly string[] | undefined): readonly string[] {
+  if (!names || names.length === 0) return files
+  const byFile = files.filter((f) => names.includes(fileName(f)))
+  // A name that is no file's name may be a function's own `name`: then every file must be built.
+  return byFile.length === names.length ? byFile : files
+}
+
+function fileName(file: string): string {
+  return basename(file, extname(file))
+}
+
+/** Who is deploying: the OS user and host. */
+export function deployer(): { user: string; host: string } {
+  let user: string
+  try {
+    user = userInfo().username
+  } catch {
+    // No passwd entry (some containers): fall back to the environment.
+    user = process.env.USER ?? process.env.USERNAME ?? 'unknown'
+  }
+  return { user, host: hostname() }
+}

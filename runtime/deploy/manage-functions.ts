@@ -1,0 +1,57 @@
+/**
+ * `fn rm` and `fn rollback`: changes to the registry that every replica then follows.
+ */
+import type { JetStreamManager } from '@nats-io/jetstream'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { consumerName } from '../nats/ensure-consumer.ts'
+import { isNotFound } from '../nats/ensure-stream.ts'
+import { deployer } from './deploy-functions.ts'
+import type { FunctionManifest } from './manifest.ts'
+import type { Registry } from './registry.ts'
+
+/**
+ * Removes a function: deletes its manifest (replicas stop its consumer as they see that), then
+ * deletes its durable consumer. The manifest's history is kept, so `fn rollback` can restore it.
+ */
+export async function removeFunction(registry: Registry, jsm: JetStreamManager, name: string): Promise<FunctionManifest> {
+  const manifest = await registry.get(name)
+  if (!manifest) throw notFound(name)
+  await registry.delete(name)
+  try {
+    await jsm.consumers.delete(manifest.stream, consumerName(name))
+  } catch (err) {
+    if (!isNotFound(err)) throw err
+  }
+  return manifest
+}
+
+/**
+ * Re-points a function's manifest at an earlier version from KV history: the one before the
+ * current version, or the version whose hash starts with `to`. The bundle must still be stored.
+ */
+export async function rollbackFunction(registry: Registry, name: string, to?: string): Promise<{ from: string | undefined; to: FunctionManifest }> {
+  const history = await registry.history(name)
+  if (history.length === 0) throw notFound(name)
+  const current = await registry.get(name)
+  const versions = history.filter((r) => r.manifest).map((r) => r.manifest!)
+  let target: FunctionManifest | undefined
+  if (to) {
+    const matches = [...new Set(versions.filter((m) => m.version.startsWith(to.toLowerCase())).map((m) => m.version))]
+    if (matches.length > 1) throw new FnError(FnErrorCode.UsageInvalid, `version '${to}' of '${name}' is ambiguous: ${matches.map((v) => v.slice(0, 12)).join(', ')}`)
+    target = [...versions].reverse().find((m) => m.version === matches[0])
+    if (!target) throw new FnError(FnErrorCode.FunctionNotFound, `'${name}' has no version '${to}' in its history`, { hint: 'versions kept: ' + [...new Set(versions.map((m) => m.version.slice(0, 12)))].join(', ') })
+  } else {
+    target = [...versions].reverse().find((m) => m.version !== current?.version)
+    if (!target) throw new FnError(FnErrorCode.FunctionNotFound, `'${name}' has no earlier version to roll back to`)
+  }
+  if (!(await registry.hasBundle(target.version))) {
+    throw new FnError(FnErrorCode.FunctionNotFound, `the bundle of '${name}' version ${target.version.slice(0, 12)} is no longer stored`)
+  }
+  const manifest: FunctionManifest = { ...target, deployedAt: new Date().toISOString(), deployedBy: deployer(), rolledBackFrom: current?.version }
+  await registry.put(manifest)
+  return { from: current?.version, to: manifest }
+}
+
+function notFound(name: string): FnError {
+  return new FnError(FnErrorCode.FunctionNotFound, `no function named '${name}' is deployed`, { hint: 'run `fn ls` to see what is deployed' })
+}

@@ -1,0 +1,83 @@
+/**
+ * The manifest of a deployed function, as stored in KV bucket `FN_FUNCTIONS` under the function's
+ * name. Other tools read it: its field names are part of the contract.
+ */
+import { z } from 'zod'
+import type { ResolvedFunctionOptions } from '../function/function-options.ts'
+
+/** KV bucket of manifests; key = function name. */
+export const FUNCTIONS_BUCKET = 'FN_FUNCTIONS'
+/** Object Store bucket of bundles; object name = bundle sha256 (the version). */
+export const BUNDLES_BUCKET = 'FN_BUNDLES'
+/** Manifest revisions kept per function, for `fn rollback`. */
+export const MANIFEST_HISTORY = 16
+
+export interface FunctionManifest {
+  name: string
+  /** sha256 of the bundle, hex. */
+  version: string
+  subject: string
+  stream: string
+  /** Resolved options (durations in ms). */
+  options: ResolvedFunctionOptions
+  bundle: { bucket: string; object: string; size: number }
+  /** ISO time of the deploy (or rollback). */
+  deployedAt: string
+  deployedBy: { user: string; host: string }
+  /** The source file, relative to the project, as the deployer saw it. */
+  file?: string | undefined
+  /** Set by `fn rollback`: the version that was replaced. */
+  rolledBackFrom?: string | undefined
+}
+
+const optionsSchema = z.object({
+  name: z.string(),
+  subject: z.string(),
+  decode: z.enum(['json', 'binary']),
+  hasSchema: z.boolean(),
+  concurrency: z.number().int().positive(),
+  timeoutMs: z.number().positive(),
+  timeoutGraceMs: z.number().nonnegative(),
+  ackWaitMs: z.number().positive(),
+  retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),
+})
+
+const manifestSchema = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_-]+$/),
+  version: z.string().regex(/^[0-9a-f]{64}$/),
+  subject: z.string(),
+  stream: z.string(),
+  options: optionsSchema,
+  bundle: z.object({ bucket: z.string(), object: z.string(), size: z.number().int().nonnegative() }),
+  deployedAt: z.string(),
+  deployedBy: z.object({ user: z.string(), host: z.string() }),
+  file: z.string().optional(),
+  rolledBackFrom: z.string().optional(),
+})
+
+/** Parses a manifest read from KV; throws with the key and the first problem if it is not one. */
+export function parseManifest(key: string, bytes: Uint8Array): FunctionManifest {
+  let raw: unknown
+  try {
+    raw = JSON.parse(new TextDecoder().decode(bytes))
+  } catch (err) {
+    throw new Error(`manifest '${key}' is not JSON: ${(err as Error).message}`, { cause: err })
+  }
+  const parsed = manifestSchema.safeParse(raw)
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!
+    throw new Error(`manifest '${key}' is invalid: '${issue.path.join('.')}' ${issue.message}`)
+  }
+  return parsed.data
+}
+
+/** True when deploying `next` over `current` would change nothing a replica runs. */
+export function sameDeployment(current: FunctionManifest | undefined, next: FunctionManifest): boolean {
+  return (
+    current !== undefined &&
+    current.version === next.version &&
+    current.subject === next.subject &&
+    current.stream === next.stream &&
+    JSON.stringify(current.options) === JSON.stringify(next.options)
+  )
+}

@@ -1,0 +1,119 @@
+/**
+ * Where deployed functions live: manifests in KV `FN_FUNCTIONS`, bundles in Object Store
+ * `FN_BUNDLES` under their sha256. Everything a replica knows comes from here.
+ */
+import { createHash } from 'node:crypto'
+import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv'
+import { Objm, type ObjectStore } from '@nats-io/obj'
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { QueuedIterator } from '@nats-io/transport-node'
+import { BUNDLES_BUCKET, FUNCTIONS_BUCKET, MANIFEST_HISTORY, parseManifest, type FunctionManifest } from './manifest.ts'
+
+/** One revision of a function's manifest in KV; `manifest` is undefined for a deletion. */
+export interface ManifestRevision {
+  name: string
+  revision: number
+  manifest: FunctionManifest | undefined
+  /** Set when the stored value could not be read as a manifest. */
+  error?: string
+}
+
+export class Registry {
+  readonly #kv: KV
+  readonly #os: ObjectStore
+
+  private constructor(kv: KV, os: ObjectStore) {
+    this.#kv = kv
+    this.#os = os
+  }
+
+  /** Opens (creating if needed) both buckets. */
+  static async open(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<Registry> {
+    const replicas = opts.replicas ?? 1
+    const kv = await new Kvm(nc).create(FUNCTIONS_BUCKET, { history: MANIFEST_HISTORY, replicas })
+    const os = await new Objm(nc).create(BUNDLES_BUCKET, { replicas })
+    return new Registry(kv, os)
+  }
+
+  /** Stores a bundle under its hash unless it is already there. */
+  async putBundle(version: string, code: Uint8Array): Promise<void> {
+    const existing = await this.#os.info(version)
+    if (existing && !existing.deleted && existing.size === code.length) return
+    await this.#os.putBlob({ name: version, description: 'jetfn function bundle' }, code)
+  }
+
+  /** Fetches a bundle and checks that its sha256 is its name. */
+  async getBundle(version: string): Promise<Uint8Array> {
+    const code = await this.#os.getBlob(version)
+    if (!code) throw new Error(`bundle ${version.slice(0, 12)} is not in ${BUNDLES_BUCKET}`)
+    const actual = createHash('sha256').update(code).digest('hex')
+    if (actual !== version) throw new Error(`bundle ${version.slice(0, 12)} is corrupt: its sha256 is ${actual.slice(0, 12)}`)
+    return code
+  }
+
+  async hasBundle(version: string): Promise<boolean> {
+    const info = await this.#os.info(version)
+    return info !== null && !info.deleted
+  }
+
+  async get(name: string): Promise<FunctionManifest | undefined> {
+    const entry = await this.#kv.get(name)
+    if (!entry || entry.operation !== 'PUT') return undefined
+    return parseManifest(name, entry.value)
+  }
+
+  /** Writes a manifest; returns its KV revision. */
+  async put(manifest: FunctionManifest): Promise<number> {
+    return this.#kv.put(manifest.name, JSON.stringify(manifest))
+  }
+
+  async delete(name: string): Promise<void> {
+    await this.#kv.delete(name)
+  }
+
+  /** Every function currently deployed. */
+  async list(): Promise<FunctionManifest[]> {
+    const names: string[] = []
+    for await (const key of await this.#kv.keys()) names.push(key)
+    const manifests = await Promise.all(names.sort().map((n) => this.get(n)))
+    return manifests.filter((m): m is FunctionManifest => m !== undefined)
+  }
+
+  /** The revisions of one function's manifest, oldest first. */
+  async history(name: string): Promise<ManifestRevision[]> {
+    const out: ManifestRevision[] = []
+    const it = await this.#kv.history({ key: name })
+    for await (const e of it) out.push(toRevision(e))
+    return out
+  }
+
+  /**
+   * Every deployed function plus the KV revision the list is complete up to. Pass the revision
+   * to {@link watchAfter} to get every change made since, none missed (some may repeat).
+   */
+  async snapshot(): Promise<{ manifests: ManifestRevision[]; revision: number }> {
+    const revision = (await this.#kv.status()).streamInfo.state.last_seq
+    const names: string[] = []
+    for await (const key of await this.#kv.keys()) names.push(key)
+    const manifests: ManifestRevision[] = []
+    for (const name of names.sort()) {
+      const entry = await this.#kv.get(name)
+      if (entry) manifests.push(toRevision(entry))
+    }
+    return { manifests, revision }
+  }
+
+  /** Changes to any manifest after `revision`, in order. */
+  async watchAfter(revision: number): Promise<QueuedIterator<KvWatchEntry>> {
+    return this.#kv.watch({ key: '>', resumeFromRevision: revision + 1 })
+  }
+}
+
+export function toRevision(e: Pick<KvWatchEntry, 'key' | 'revision' | 'operation' | 'value'>): ManifestRevision {
+  if (e.operation !== 'PUT') return { name: e.key, revision: e.revision, manifest: undefined }
+  try {
+    return { name: e.key, revision: e.revision, manifest: parseManifest(e.key, e.value) }
+  } catch (err) {
+    return { name: e.key, revision: e.revision, manifest: undefined, error: (err as Error).message }
+  }
+}

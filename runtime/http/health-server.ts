@@ -1,0 +1,40 @@
+/**
+ * A replica's HTTP endpoints: `/healthz` (the process is alive) and `/readyz` (connected, and
+ * every function's consumer running). Port 0 disables it.
+ */
+import { createServer, type Server } from 'node:http'
+import type { Logger } from 'pino'
+
+/** What `/readyz` asks: a list of reasons the replica is not ready; empty means ready. */
+export type ReadinessCheck = () => string[]
+
+export interface HealthServer {
+  port: number
+  close(): Promise<void>
+}
+
+export async function startHealthServer(port: number, ready: ReadinessCheck, log: Logger): Promise<HealthServer | undefined> {
+  if (port === 0) return undefined
+  const server: Server = createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0]
+    if (path === '/healthz') {
+      res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
+    } else if (path === '/readyz') {
+      const problems = ready()
+      res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
+      res.end(JSON.stringify({ ready: problems.length === 0, problems }) + '\n')
+    } else {
+      res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
+    }
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, '0.0.0.0', () => resolve())
+  })
+  const actual = (server.address() as { port: number }).port
+  log.info({ port: actual }, 'health endpoints listening')
+  return {
+    port: actual,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  }
+}

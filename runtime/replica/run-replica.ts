@@ -1,0 +1,69 @@
+/**
+ * A replica as `fn start` and `fn dev` run it: connected, following the registry, serving its
+ * health endpoints. Stopping it stops all three in order.
+ */
+import type { NatsConnection } from '@nats-io/transport-node'
+import type { Logger } from 'pino'
+import type { ResolvedConfig } from '../config/config-schema.ts'
+import { Registry } from '../deploy/registry.ts'
+import { startHealthServer, type HealthServer } from '../http/health-server.ts'
+import { RegistryFollower, type RegistryFollowerOptions } from './registry-follower.ts'
+import { Replica } from './replica.ts'
+
+/** Options of {@link runReplica}. */
+export interface RunReplicaOptions {
+  config: ResolvedConfig
+  log: Logger
+  /** The `.fn` directory (bundle cache). */
+  home: string
+  workerLog?: { level?: string; pretty?: boolean }
+  /** Override of `config.http.port` (0 disables; tests use a free port). */
+  httpPort?: number
+  onApplied?: RegistryFollowerOptions['onApplied']
+}
+
+export interface RunningReplica {
+  replica: Replica
+  registry: Registry
+  nc: NatsConnection
+  health: HealthServer | undefined
+  stop(graceMs?: number): Promise<void>
+}
+
+export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplica> {
+  let registry: Registry | undefined
+  const replica = new Replica({
+    config: opts.config,
+    log: opts.log,
+    workerLog: opts.workerLog ?? {},
+    stillDeployed: async (name) => (await registry?.get(name)) !== undefined,
+  })
+  await replica.start()
+  let follower: RegistryFollower | undefined
+  let health: HealthServer | undefined
+  try {
+    registry = await Registry.open(replica.nc)
+    follower = new RegistryFollower({ replica, registry, home: opts.home, log: opts.log.child({ component: 'registry' }), ...(opts.onApplied ? { onApplied: opts.onApplied } : {}) })
+    await follower.start()
+    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => replica.readiness(), opts.log.child({ component: 'http' }))
+  } catch (err) {
+    follower?.stop()
+    await replica.stop(0)
+    throw err
+  }
+  let stopping: Promise<void> | undefined
+  return {
+    replica,
+    registry,
+    nc: replica.nc,
+    health,
+    stop(graceMs?: number) {
+      stopping ??= (async () => {
+        follower?.stop()
+        await replica.stop(graceMs)
+        await health?.close()
+      })()
+      return stopping
+    },
+  }
+}
