@@ -1,0 +1,109 @@
+/**
+ * Any `fn` command as a real child process on a test project (see `dev-process.ts` for the
+ * project itself): `runFn` for commands that finish (`deploy`, `rm`, `rollback`), `spawnFn` for
+ * replicas (`start`), whose JSON log lines can be awaited.
+ */
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import type { DevProject } from './dev-process.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+export interface FnResult {
+  code: number | null
+  stdout: string
+  stderr: string
+}
+
+/** Runs `fn <args> --config <project config>` to completion. */
+export function runFn(project: DevProject, args: string[], url: string): Promise<FnResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['bin/fn.js', ...args, '--config', project.configFile], {
+      cwd: ROOT,
+      env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (c: Buffer) => (stdout += c.toString()))
+    child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+    child.once('error', reject)
+    child.once('close', (code) => resolve({ code, stdout, stderr }))
+  })
+}
+
+/** A running `fn start`. */
+export interface FnReplica {
+  readonly pid: number
+  /** Parsed JSON log records so far. */
+  records(): Array<Record<string, unknown>>
+  /** Resolves with the first record for which `match` is true (seen already or to come). */
+  waitFor(match: (r: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>
+  kill(signal: NodeJS.Signals): void
+  readonly exited: Promise<number | null>
+  [Symbol.asyncDispose](): Promise<void>
+}
+
+/** Starts `fn start --config <project config>` with `NATS_URL`. */
+export function spawnStart(project: DevProject, url: string, label = 'fn start'): FnReplica {
+  const child = spawn(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile], {
+    cwd: ROOT,
+    env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const records: Array<Record<string, unknown>> = []
+  const watchers = new Set<() => void>()
+  let partial = ''
+  let stderr = ''
+  child.stdout.on('data', (chunk: Buffer) => {
+    const lines = (partial + chunk.toString()).split('\n')
+    partial = lines.pop()!
+    for (const line of lines) {
+      try {
+        records.push(JSON.parse(line) as Record<string, unknown>)
+      } catch {
+        // Not a log record (a worker thread's partial write); nothing to match on.
+      }
+    }
+    for (const w of [...watchers]) w()
+  })
+  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  const exited = new Promise<number | null>((resolve) => child.once('close', (code) => {
+    resolve(code)
+    for (const w of [...watchers]) w()
+  }))
+  return {
+    pid: child.pid!,
+    records: () => records,
+    waitFor(match, what, timeoutMs = 30_000) {
+      return new Promise((resolve, reject) => {
+        const check = (): void => {
+          const found = records.find(match)
+          if (found) {
+            finish()
+            resolve(found)
+          } else if (child.exitCode !== null || child.signalCode !== null) {
+            finish()
+            reject(new Error(`${label} exited before logging ${what}; stderr: ${stderr.slice(-2000)}`))
+          }
+        }
+        const timer = setTimeout(() => {
+          finish()
+          reject(new Error(`${label} did not log ${what} within ${timeoutMs} ms; last records: ${JSON.stringify(records.slice(-5))}; stderr: ${stderr.slice(-1000)}`))
+        }, timeoutMs)
+        const finish = (): void => {
+          watchers.delete(check)
+          clearTimeout(timer)
+        }
+        watchers.add(check)
+        check()
+      })
+    },
+    kill: (signal) => void child.kill(signal),
+    exited,
+    async [Symbol.asyncDispose]() {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      await exited
+    },
+  }
+}
