@@ -16,6 +16,8 @@ import { decide, isPastMaxDeliver } from '../settle/decide.ts'
 import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
 import { parseAckSubject, type Delivery } from '../settle/delivery.ts'
 import { Settler } from '../settle/settler.ts'
+import type { InvocationEvent, InvocationObserver } from '../observe/invocation-event.ts'
+import type { ErrorKind, WireError } from '../pool/protocol.ts'
 import { PullLoop } from './pull-loop.ts'
 
 /** A function as a replica runs it: resolved options plus where its code is. */
@@ -46,10 +48,18 @@ export interface FunctionConsumerOptions {
   ensureConsumer: () => Promise<void>
   /** Largest batch handed to one thread. Default 256. */
   maxBatch?: number
+  /** Told of every settled invocation and the handler's log lines. */
+  observer?: InvocationObserver
+  /** `host:pid` of this replica, for events. */
+  replicaId?: string
 }
 
 interface Held extends Delivery {
   lastSeenAt: number
+  /** Handler run time, once its outcome is known. */
+  durationMs?: number
+  /** The version it ran on. */
+  version?: string
 }
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -239,6 +249,11 @@ export class FunctionConsumer {
     this.#o.pool.dispatch(fn, messages, payload, (index, outcome) => {
       this.#running--
       const d = batch[index]!
+      d.version = fn.version
+      if (outcome.kind !== 'requeue') {
+        if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
+        if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
+      }
       if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
         // Acks of outcomes that arrive together are confirmed together.
         acks.push(d)
@@ -248,7 +263,10 @@ export class FunctionConsumer {
             ackScheduled = false
             const group = acks
             acks = []
-            void this.#settler.ack(group).finally(() => this.#forget(group))
+            void this.#settler.ack(group).finally(() => {
+              for (const g of group) this.#emit(g, 'ok')
+              this.#forget(group)
+            })
           })
         }
       } else {
@@ -287,10 +305,12 @@ export class FunctionConsumer {
             return await this.#settle(d, { kind: 'retry', errorKind: 'error', error, durationMs: outcome.durationMs }, fn)
           }
           await this.#settler.ack([d])
+          this.#emit(d, 'ok')
           break
         case 'nak':
           log.warn({ errorKind: action.errorKind, error: `${action.error.name}: ${action.error.message}`, delayMs: action.delayMs }, 'invocation failed; retrying')
           this.#settler.nak(d, action.delayMs)
+          this.#emit(d, 'retried', action.errorKind, action.error, action.delayMs)
           break
         case 'dead-letter':
           await this.#deadLetter(d, action.errorKind, action.error)
@@ -306,9 +326,37 @@ export class FunctionConsumer {
   async #deadLetter(d: Held, errorKind: Parameters<Settler['deadLetter']>[1], error: { name: string; message: string }): Promise<void> {
     try {
       const stored = await this.#settler.deadLetter(d, errorKind, error, backoffDelayMs(d.deliveries, this.#fn.retry))
-      if (stored) this.#log.warn({ seq: d.seq, deliveries: d.deliveries, errorKind, error: `${error.name}: ${error.message}` }, 'message dead-lettered')
+      if (stored) {
+        this.#log.warn({ seq: d.seq, deliveries: d.deliveries, errorKind, error: `${error.name}: ${error.message}` }, 'message dead-lettered')
+        this.#emit(d, 'dead-lettered', errorKind, error)
+      }
     } finally {
       this.#forget([d])
+    }
+  }
+
+  #emit(d: Held, outcome: InvocationEvent['outcome'], errorKind?: ErrorKind, error?: WireError, delayMs?: number): void {
+    const observer = this.#o.observer
+    if (!observer) return
+    const event: InvocationEvent = {
+      fn: this.#fn.name,
+      version: d.version ?? this.#fn.version,
+      replica: this.#o.replicaId ?? '',
+      stream: d.stream,
+      seq: d.seq,
+      deliveries: d.deliveries,
+      subject: d.msg.subject,
+      outcome,
+      at: Date.now(),
+    }
+    if (errorKind) event.errorKind = errorKind
+    if (error) event.error = `${error.name}: ${error.message}`
+    if (delayMs !== undefined) event.delayMs = delayMs
+    if (d.durationMs !== undefined) event.durationMs = d.durationMs
+    try {
+      observer.settled(event)
+    } catch (err) {
+      this.#log.warn({ err }, 'invocation observer failed')
     }
   }
 

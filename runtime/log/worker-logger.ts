@@ -16,9 +16,16 @@ const requireHere = createRequire(import.meta.url)
  * only; pino-pretty is loaded only then); JSON goes straight to the thread's stdout, which Node
  * forwards to the process.
  */
-export function createWorkerLogger(opts: WorkerLogOptions): Logger {
+export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: string) => void): Logger {
   const level = opts.level ?? 'info'
-  if (!opts.pretty) return pino({ level })
-  const pretty = requireHere('pino-pretty') as (o: object) => NodeJS.WritableStream
-  return pino({ level }, pretty({ sync: true, colorize: !process.env.NO_COLOR, ignore: 'pid,hostname', singleLine: true }))
+  let out: pino.DestinationStream = pino.destination(1)
+  if (opts.pretty) {
+    const pretty = requireHere('pino-pretty') as (o: object) => pino.DestinationStream
+    out = pretty({ sync: true, colorize: !process.env.NO_COLOR, ignore: 'pid,hostname', singleLine: true })
+  }
+  if (!capture) return pino({ level }, out)
+  // pino writes each record synchronously inside the log call, so `capture` runs in the caller's
+  // async context and can tell which invocation logged it.
+  const captured: pino.DestinationStream = { write: (line: string) => capture(line) }
+  return pino({ level }, pino.multistream([{ stream: out, level: level as pino.Level }, { stream: captured, level: level as pino.Level }]))
 }

@@ -16,6 +16,8 @@ import { toWireError } from './wire-error.ts'
 export interface InvocationSlot {
   progress: Float64Array
   index: number
+  /** Lines the handler logged through `ctx.log`, as JSON. */
+  logs?: string[]
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })

@@ -69,12 +69,16 @@ export interface WireOutput {
 export type ErrorKind = 'error' | 'timeout' | 'crash' | 'schema' | 'decode' | 'non-retryable' | 'max-deliver'
 
 /** The outcome of one invocation, decided inside the worker (or by the pool, for crashes). */
-export type Outcome =
+export type Outcome = (
   | { kind: 'ok'; durationMs: number; outputs: WireOutput[] }
   | { kind: 'retry'; errorKind: 'error' | 'timeout' | 'crash'; error: WireError; durationMs: number; delayMs?: number }
   | { kind: 'dead'; errorKind: 'schema' | 'decode' | 'non-retryable'; error: WireError; durationMs: number }
   /** The function's module could not be loaded in the worker: not the message's fault. */
   | { kind: 'unloadable'; error: WireError }
+) & {
+  /** JSON lines the handler logged through `ctx.log`, when it logged any. */
+  logs?: string[]
+}
 
 /** Outcomes streamed from a worker before its task has finished: `[index in batch, outcome]`. */
 export interface OutcomeMessage {

@@ -13,11 +13,15 @@ import { invoke, type InvocationSlot } from './invoke.ts'
 import { toWireError } from './wire-error.ts'
 import { createWorkerLogger, type WorkerLogOptions } from '../log/worker-logger.ts'
 
-const log = createWorkerLogger((workerData ?? {}) as WorkerLogOptions)
-
 // Which invocation is running, so that a process.exit() or an uncaught throw from a timer can be
-// pinned on the one handler that caused it instead of on every message sharing this thread.
+// pinned on the one handler that caused it instead of on every message sharing this thread, and
+// so that each ctx.log line goes back with its invocation's outcome (to `fn.logs.<fn>`).
 const current = new AsyncLocalStorage<InvocationSlot>()
+
+const log = createWorkerLogger((workerData ?? {}) as WorkerLogOptions, (line) => {
+  const slot = current.getStore()
+  if (slot) (slot.logs ??= []).push(line.endsWith('\n') ? line.slice(0, -1) : line)
+})
 
 function markCulprit(): void {
   const slot = current.getStore()
@@ -64,6 +68,7 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
   const runs = task.messages.map((message, index) => {
     const slot: InvocationSlot = { progress, index }
     return current.run(slot, () => invoke(fn.definition, task.fn, message, payload, slot, log)).then((outcome) => {
+      if (slot.logs) outcome.logs = slot.logs
       pending.push([index, outcome])
       if (!flushScheduled) {
         flushScheduled = true

@@ -13,6 +13,9 @@ import { connectNats } from '../nats/connect.ts'
 import { consumerName, ensureConsumer } from '../nats/ensure-consumer.ts'
 import { ensureStream } from '../nats/ensure-stream.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
+import { natsEventPublisher } from '../observe/event-publisher.ts'
+import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
+import { hostname } from 'node:os'
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -29,6 +32,8 @@ export interface ReplicaOptions {
    * deletes its consumer) must stay removed. Default: always recreate.
    */
   stillDeployed?: (name: string) => Promise<boolean>
+  /** Extra observers of settled invocations (metrics); events go to NATS regardless. */
+  observers?: InvocationObserver[]
 }
 
 export class Replica {
@@ -42,6 +47,9 @@ export class Replica {
   #pool: WorkerPool | undefined
   #stopping: Promise<void> | undefined
   #disconnected = false
+  #observer: InvocationObserver | undefined
+  /** `host:pid`: names this replica in events and metrics. */
+  readonly id = `${hostname()}:${process.pid}`
 
   constructor(opts: ReplicaOptions) {
     this.#o = opts
@@ -95,6 +103,7 @@ export class Replica {
         log: this.#o.log.child({ component: 'pool' }),
         workerLog: this.#o.workerLog ?? {},
       })
+      this.#observer = observeAll([natsEventPublisher(this.#nc), ...(this.#o.observers ?? [])])
       this.#watchConnection(this.#nc)
       this.#transition('running')
     } catch (err) {
@@ -130,6 +139,8 @@ export class Replica {
       fn,
       consumer: spec.name,
       log,
+      observer: this.#require('observer', this.#observer),
+      replicaId: this.id,
       ensureConsumer: async () => {
         if (this.#o.stillDeployed && !(await this.#o.stillDeployed(fn.name))) {
           log.info('consumer gone and function removed: not recreating it')
