@@ -3,8 +3,12 @@
  * library), and prints failures as one line `CODE: message` plus a hint. Exit code 0 or 1.
  */
 import { isFnError } from '../errors/fn-error.ts'
-import { parseCliArgs, USAGE } from './parse-args.ts'
+import { parseCliArgs, usage } from './parse-args.ts'
 import { runDeploy } from './commands/deploy.ts'
+import { runDlq } from './commands/dlq.ts'
+import { runInvoke } from './commands/invoke.ts'
+import { runLogs } from './commands/logs.ts'
+import { runLs } from './commands/ls.ts'
 import { runDev } from './commands/dev.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
@@ -17,8 +21,16 @@ export async function main(argv: readonly string[]): Promise<number> {
     verbose ||= args.verbose
     switch (args.command) {
       case 'help':
-        console.log(USAGE)
+        console.log(usage(args.help))
         return 0
+      case 'ls':
+        return await runLs(args)
+      case 'invoke':
+        return await runInvoke(args)
+      case 'logs':
+        return await runLogs(args, shutdownSignal())
+      case 'dlq':
+        return await runDlq(args)
       case 'dev':
         await runDev({ configFile: args.config, signal: shutdownSignal() })
         return 0

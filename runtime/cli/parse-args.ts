@@ -1,12 +1,40 @@
 /**
  * Parses the command line into a command and its flags, with `node:util` `parseArgs`. Exported so
- * tests call it without spawning a process.
+ * tests call it without spawning a process. Each command declares its flags and arguments; a flag
+ * another command owns is refused with the command that takes it.
  */
 import { parseArgs } from 'node:util'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
-export const COMMANDS = ['dev', 'start', 'deploy', 'rm', 'rollback', 'help'] as const
+export const COMMANDS = ['dev', 'start', 'deploy', 'rm', 'rollback', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
+
+/** Sub-commands of `fn dlq`. */
+export const DLQ_COMMANDS = ['ls', 'show', 'replay', 'purge'] as const
+
+/** Flags that only some commands take. */
+export interface CommandOptions {
+  /** `--to <version>` (rollback). */
+  to?: string
+  /** `--json`: machine-readable output (ls, dlq ls/show, logs, invoke). */
+  json?: boolean
+  /** `--data <json>` (invoke). */
+  data?: string
+  /** `--file <path>` (invoke). */
+  file?: string
+  /** `--no-wait` (invoke): publish and return. */
+  noWait?: boolean
+  /** `--timeout <ms>` (invoke): how long to wait for the outcome. Default 30 000. */
+  timeoutMs?: number
+  /** `--seq N` (dlq replay/purge), repeatable: stream sequences in the DLQ. */
+  seq?: number[]
+  /** `--all` (dlq replay). */
+  all?: boolean
+  /** `--dry-run` (dlq replay). */
+  dryRun?: boolean
+  /** `--follow` (logs). */
+  follow?: boolean
+}
 
 export interface ParsedArgs {
   command: CommandName
@@ -14,8 +42,42 @@ export interface ParsedArgs {
   config: string | undefined
   verbose: boolean
   positionals: string[]
-  /** Command-specific flags: `--to <version>` (rollback). */
-  options: { to?: string }
+  options: CommandOptions
+  /** `fn <command> --help`: show that command's usage. */
+  help?: CommandName
+}
+
+interface CommandSpec {
+  usage: string
+  summary: string
+  args: [min: number, max: number]
+  flags: Array<keyof typeof FLAG_DEFS>
+}
+
+const FLAG_DEFS = {
+  to: { type: 'string' },
+  json: { type: 'boolean' },
+  data: { type: 'string' },
+  file: { type: 'string' },
+  'no-wait': { type: 'boolean' },
+  timeout: { type: 'string' },
+  seq: { type: 'string', multiple: true },
+  all: { type: 'boolean' },
+  'dry-run': { type: 'boolean' },
+  follow: { type: 'boolean', short: 'f' },
+} as const
+
+export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
+  dev: { usage: 'fn dev', summary: 'embedded nats-server (or NATS_URL), deploy ./functions, run a replica, redeploy on save', args: [0, 0], flags: [] },
+  start: { usage: 'fn start', summary: 'a production replica: runs every deployed function, follows deploys, /healthz /readyz /metrics', args: [0, 0], flags: [] },
+  deploy: { usage: 'fn deploy [names...]', summary: 'bundle and deploy functions (all of ./functions, or the ones named)', args: [0, Infinity], flags: [] },
+  rm: { usage: 'fn rm <function>', summary: 'remove a function: every replica stops it, its consumer is deleted', args: [1, 1], flags: [] },
+  rollback: { usage: 'fn rollback <function> [--to <version>]', summary: 're-deploy the previous version (or the one whose hash starts with --to)', args: [1, 1], flags: ['to'] },
+  ls: { usage: 'fn ls [--json]', summary: 'deployed functions: version, subject, pending, in flight, redelivered, DLQ count', args: [0, 0], flags: ['json'] },
+  invoke: { usage: 'fn invoke <function> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]', summary: "publish to a function's subject and show the outcome", args: [1, 1], flags: ['data', 'file', 'no-wait', 'timeout', 'json'] },
+  logs: { usage: 'fn logs <function> [--follow] [--json]', summary: "live tail of a function's invocations and log lines", args: [1, 1], flags: ['follow', 'json'] },
+  dlq: { usage: 'fn dlq (ls | show | replay | purge) <function> [<seq>] [--seq N ...] [--all] [--dry-run] [--json]', summary: 'inspect and redrive dead letters', args: [2, 3], flags: ['seq', 'all', 'dry-run', 'json'] },
+  help: { usage: 'fn help [command]', summary: 'show this text', args: [0, 1], flags: [] },
 }
 
 export function parseCliArgs(argv: readonly string[]): ParsedArgs {
@@ -29,44 +91,76 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
         config: { type: 'string', short: 'c' },
         verbose: { type: 'boolean', short: 'v', default: false },
         help: { type: 'boolean', short: 'h', default: false },
-        to: { type: 'string' },
+        ...FLAG_DEFS,
       },
     })
   } catch (err) {
     throw new FnError(FnErrorCode.UsageInvalid, (err as Error).message, { hint: 'run `fn help`' })
   }
+  const v = parsed.values
   const [first, ...rest] = parsed.positionals
-  const command = parsed.values.help ? 'help' : (first ?? 'help')
-  if (!(COMMANDS as readonly string[]).includes(command)) {
-    throw new FnError(FnErrorCode.UsageInvalid, `unknown command '${command}'`, { hint: `commands: ${COMMANDS.join(', ')}` })
+  const base = { config: v.config, verbose: v.verbose ?? false }
+  if (v.help || first === undefined || first === 'help') {
+    const topic = v.help ? first : rest[0]
+    const help = topic !== undefined && isCommand(topic) ? topic : undefined
+    return { command: 'help', ...base, positionals: first === 'help' ? rest : [], options: {}, ...(help ? { help } : {}) }
   }
-  const options: ParsedArgs['options'] = {}
-  if (parsed.values.to !== undefined) {
-    if (command !== 'rollback') throw new FnError(FnErrorCode.UsageInvalid, `'--to' is only for 'fn rollback'`, { hint: 'run `fn help`' })
-    options.to = parsed.values.to
+  if (!isCommand(first)) {
+    throw new FnError(FnErrorCode.UsageInvalid, `unknown command '${first}'`, { hint: `commands: ${COMMANDS.join(', ')}` })
   }
-  const arity: Partial<Record<string, [number, number, string]>> = {
-    rm: [1, 1, 'fn rm <function>'],
-    rollback: [1, 1, 'fn rollback <function> [--to <version>]'],
-    start: [0, 0, 'fn start'],
-    dev: [0, 0, 'fn dev'],
+  const spec = COMMAND_SPECS[first]
+  for (const flag of Object.keys(FLAG_DEFS) as Array<keyof typeof FLAG_DEFS>) {
+    if (v[flag] !== undefined && !spec.flags.includes(flag)) {
+      const owners = COMMANDS.filter((c) => COMMAND_SPECS[c].flags.includes(flag)).map((c) => `'fn ${c}'`)
+      throw new FnError(FnErrorCode.UsageInvalid, `'--${flag}' is only for ${owners.join(', ')}`, { hint: `usage: ${spec.usage}` })
+    }
   }
-  const rule = arity[command]
-  if (rule && (rest.length < rule[0] || rest.length > rule[1])) {
-    throw new FnError(FnErrorCode.UsageInvalid, rest.length < rule[0] ? `missing argument: usage: ${rule[2]}` : `unexpected argument '${rest[rule[1]]}': usage: ${rule[2]}`)
+  const [min, max] = spec.args
+  if (rest.length < min) throw new FnError(FnErrorCode.UsageInvalid, `missing argument: usage: ${spec.usage}`)
+  if (rest.length > max) throw new FnError(FnErrorCode.UsageInvalid, `unexpected argument '${rest[max]}': usage: ${spec.usage}`)
+  if (first === 'dlq' && !(DLQ_COMMANDS as readonly string[]).includes(rest[0]!)) {
+    throw new FnError(FnErrorCode.UsageInvalid, `unknown dlq command '${rest[0]}'`, { hint: `usage: ${spec.usage}` })
   }
-  return { command: command as CommandName, config: parsed.values.config, verbose: parsed.values.verbose ?? false, positionals: rest, options }
+  return { command: first, ...base, positionals: rest, options: commandOptions(v) }
 }
 
-export const USAGE = `usage: fn <command> [--config <file>] [--verbose]
+function isCommand(name: string): name is CommandName {
+  return (COMMANDS as readonly string[]).includes(name)
+}
 
-commands:
-  dev                           embedded nats-server (or NATS_URL), deploy ./functions, run a replica, redeploy on save
-  start                         a production replica: runs every deployed function, follows deploys, /healthz /readyz
-  deploy [names...]             bundle and deploy functions (all of ./functions, or the ones named)
-  rm <function>                 remove a function: every replica stops it, its consumer is deleted
-  rollback <function> [--to <version>]
-                                re-deploy the previous version (or the one named, a prefix of its hash)
-  help                          show this text
+function commandOptions(v: Record<string, unknown>): CommandOptions {
+  const o: CommandOptions = {}
+  if (typeof v.to === 'string') o.to = v.to
+  if (v.json === true) o.json = true
+  if (typeof v.data === 'string') o.data = v.data
+  if (typeof v.file === 'string') o.file = v.file
+  if (v['no-wait'] === true) o.noWait = true
+  if (typeof v.timeout === 'string') o.timeoutMs = positiveInt('--timeout', v.timeout)
+  if (Array.isArray(v.seq)) o.seq = (v.seq as string[]).map((s) => positiveInt('--seq', s))
+  if (v.all === true) o.all = true
+  if (v['dry-run'] === true) o.dryRun = true
+  if (v.follow === true) o.follow = true
+  return o
+}
 
-Every command reads ./fn.config.ts (or --config <file>) and honours NATS_URL.`
+function positiveInt(flag: string, value: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1) {
+    throw new FnError(FnErrorCode.UsageInvalid, `${flag} must be a positive whole number (got '${value}')`)
+  }
+  return n
+}
+
+/** `fn help`, or `fn <command> --help`. */
+export function usage(command?: CommandName): string {
+  if (command && command !== 'help') {
+    const spec = COMMAND_SPECS[command]
+    return `usage: ${spec.usage}\n\n${spec.summary}\n\nEvery command reads ./fn.config.ts (or --config <file>) and honours NATS_URL; --verbose shows stack traces.`
+  }
+  const width = Math.max(...COMMANDS.map((c) => c.length))
+  const lines = COMMANDS.map((c) => `  ${c.padEnd(width)}  ${COMMAND_SPECS[c].summary}`)
+  return `usage: fn <command> [--config <file>] [--verbose]\n\ncommands:\n${lines.join('\n')}\n\nRun \`fn <command> --help\` for its flags. Every command reads ./fn.config.ts (or --config <file>) and honours NATS_URL.`
+}
+
+/** The whole help text. */
+export const USAGE = usage()

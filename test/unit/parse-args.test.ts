@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { FnError, FnErrorCode } from '../../runtime/errors/fn-error.ts'
-import { parseCliArgs, USAGE } from '../../runtime/cli/parse-args.ts'
+import { parseCliArgs, usage, USAGE } from '../../runtime/cli/parse-args.ts'
 
 /** The FnError thrown by parsing `argv`. */
 function failure(argv: string[]): FnError {
@@ -50,6 +50,21 @@ describe('parseCliArgs', () => {
     expect(() => parseCliArgs(['deploy', '--to', 'abc'])).toThrow("'--to' is only for 'fn rollback'")
   })
 
+  it('reads the flags of invoke, dlq and logs', () => {
+    expect(parseCliArgs(['invoke', 'greet', '--data', '{"a":1}', '--no-wait', '--timeout', '5000']).options).toEqual({ data: '{"a":1}', noWait: true, timeoutMs: 5000 })
+    expect(parseCliArgs(['dlq', 'replay', 'greet', '--seq', '3', '--seq', '9', '--dry-run'])).toMatchObject({ positionals: ['replay', 'greet'], options: { seq: [3, 9], dryRun: true } })
+    expect(parseCliArgs(['logs', 'greet', '-f', '--json']).options).toEqual({ follow: true, json: true })
+    expect(() => parseCliArgs(['dlq', 'purge', 'greet', '--seq', 'x'])).toThrow("--seq must be a positive whole number (got 'x')")
+    expect(() => parseCliArgs(['dlq', 'drop', 'greet'])).toThrow("unknown dlq command 'drop'")
+    expect(() => parseCliArgs(['ls', '--follow'])).toThrow("'--follow' is only for 'fn logs'")
+  })
+
+  it('fn <command> --help asks for that command\'s usage', () => {
+    expect(parseCliArgs(['invoke', '--help'])).toMatchObject({ command: 'help', help: 'invoke' })
+    expect(parseCliArgs(['help', 'dlq'])).toMatchObject({ command: 'help', help: 'dlq' })
+    expect(usage('dlq')).toMatch(/^usage: fn dlq \(ls \| show \| replay \| purge\)/)
+  })
+
   it.each([
     [['rm'], 'missing argument: usage: fn rm <function>'],
     [['rm', 'a', 'b'], "unexpected argument 'b': usage: fn rm <function>"],
@@ -71,7 +86,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: dev, start, deploy, rm, rollback, help')
+    expect(err.hint).toBe('commands: dev, start, deploy, rm, rollback, ls, invoke, logs, dlq, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
