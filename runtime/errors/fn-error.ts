@@ -20,6 +20,8 @@ export const FnErrorCode = {
   NatsServerNotFound: 'FN_NATS_SERVER_NOT_FOUND',
   /** A nats-server process could not be started or did not become ready. */
   NatsServerStartFailed: 'FN_NATS_SERVER_START_FAILED',
+  /** `fn invoke` saw no outcome for its message in time (the message is still queued). */
+  InvocationTimeout: 'FN_INVOCATION_TIMEOUT',
   /** A call was made in a lifecycle state that does not allow it. */
   InvalidState: 'FN_INVALID_STATE',
   /** A command-line argument or flag is wrong. */
