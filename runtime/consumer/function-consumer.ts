@@ -11,13 +11,13 @@ import type { JetStreamClient } from '@nats-io/jetstream'
 import type { Msg, NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
-import type { WireHeaders, WireMessage } from '../pool/protocol.ts'
 import { decide, isPastMaxDeliver } from '../settle/decide.ts'
 import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
 import { parseAckSubject, type Delivery } from '../settle/delivery.ts'
 import { Settler } from '../settle/settler.ts'
 import type { InvocationEvent, InvocationObserver } from '../observe/invocation-event.ts'
 import type { ErrorKind, WireError } from '../pool/protocol.ts'
+import { encodeBatch } from './encode-batch.ts'
 import { PullLoop } from './pull-loop.ts'
 
 /** A function as a replica runs it: resolved options plus where its code is. */
@@ -222,27 +222,7 @@ export class FunctionConsumer {
 
   #dispatchBatch(batch: Held[]): void {
     const fn = this.#fn
-    let bytes = 0
-    for (const d of batch) bytes += d.msg.data.length
-    const payload = new ArrayBuffer(bytes)
-    const view = new Uint8Array(payload)
-    const messages: WireMessage[] = new Array(batch.length)
-    let offset = 0
-    for (let i = 0; i < batch.length; i++) {
-      const d = batch[i]!
-      // Copied: msg.data is a view into the socket's read buffer and must not be transferred.
-      view.set(d.msg.data, offset)
-      messages[i] = {
-        seq: d.seq,
-        deliveries: d.deliveries,
-        subject: d.msg.subject,
-        timeMs: d.timeMs,
-        headers: wireHeaders(d.msg),
-        offset,
-        length: d.msg.data.length,
-      }
-      offset += d.msg.data.length
-    }
+    const { messages, payload } = encodeBatch(batch)
     let acks: Held[] = []
     let ackScheduled = false
     // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
@@ -384,12 +364,4 @@ export class FunctionConsumer {
       }
     }
   }
-}
-
-function wireHeaders(msg: Msg): WireHeaders {
-  const h = msg.headers
-  if (!h) return null
-  const out: Array<[string, string[]]> = []
-  for (const key of h.keys()) out.push([key, h.values(key)])
-  return out
 }
