@@ -1,0 +1,121 @@
+/**
+ * The raw baseline of the benchmark: nats.js v3 on the main thread, with no runtime around it,
+ * written the fastest way NATS-NOTES found: `consume({ callback })` with `m.ack()` in the callback.
+ * Each measurement opens its own connection, as a replica has its own.
+ */
+import { pbkdf2Sync } from 'node:crypto'
+import { AckPolicy, jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
+import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
+import { nowUs, waitDrained } from './bench-support.ts'
+
+const DURABLE = 'raw'
+
+/** Creates the raw loop's durable consumer; call it before filling the backlog. */
+export async function addRawConsumer(jsm: JetStreamManager, stream: string, subject: string, maxAckPending: number): Promise<void> {
+  await jsm.consumers.add(stream, { durable_name: DURABLE, ack_policy: AckPolicy.Explicit, filter_subject: subject, max_ack_pending: maxAckPending, ack_wait: nanos(60_000) })
+}
+
+/** Options of {@link rawDrain}. */
+export interface RawDrainOptions {
+  url: string
+  jsm: JetStreamManager
+  stream: string
+  /** Messages in the backlog. */
+  n: number
+  /** pbkdf2 iterations per message (0: no-op). */
+  work: number
+  /** `consume()` pull size. */
+  maxMessages: number
+  /** Called for each message before its ack (latency: records the receive time). */
+  onMessage?: (data: Uint8Array) => void
+  /** Called once the consume loop is subscribed (latency: the publisher starts then). */
+  onReady?: () => void
+}
+
+/**
+ * Drains `n` messages through the raw consume+ack loop and returns the milliseconds from the
+ * `consume()` call to the consumer drained on the server (num_pending 0, num_ack_pending 0).
+ */
+export async function rawDrain(o: RawDrainOptions): Promise<number> {
+  const nc = await connect({ servers: o.url, noAsyncTraces: true, name: 'bench raw' })
+  try {
+    const consumer = await jetstream(nc).consumers.get(o.stream, DURABLE)
+    let count = 0
+    let resolve!: (last: { ackAck(): Promise<boolean> }) => void
+    const done = new Promise<{ ackAck(): Promise<boolean> }>((r) => (resolve = r))
+    const start = performance.now()
+    const messages = await consumer.consume({
+      max_messages: o.maxMessages,
+      callback: (m) => {
+        o.onMessage?.(m.data)
+        if (o.work > 0) pbkdf2Sync('jetfn', 'salt', o.work, 32, 'sha256')
+        if (++count < o.n) m.ack()
+        else if (count === o.n) resolve(m)
+      },
+    })
+    await nc.flush()
+    o.onReady?.()
+    const last = await done
+    // One confirmed ack at the end instead of one per message: the server applies the acks of a
+    // connection in the order they were written, so once this one is confirmed every plain ack
+    // before it has been applied too (the same argument as the runtime's Settler.ack).
+    const confirmed = await last.ackAck()
+    if (!confirmed) throw new Error('raw: the last ack was not confirmed')
+    await waitDrained(o.jsm, o.stream, DURABLE)
+    const elapsed = performance.now() - start
+    await messages.close()
+    return elapsed
+  } finally {
+    await nc.close()
+  }
+}
+
+/** Publishes `n` messages at `rate` per second with `js.publish`; each payload carries its send time. */
+export async function publishAtRate(js: JetStreamClient, subject: string, n: number, rate: number, payload: (i: number) => string): Promise<void> {
+  const start = performance.now()
+  let sent = 0
+  const acks: Promise<unknown>[] = []
+  await new Promise<void>((resolve) => {
+    const tick = () => {
+      const due = Math.min(n, Math.floor(((performance.now() - start) * rate) / 1000) + 1)
+      while (sent < due) acks.push(js.publish(subject, payload(sent++)))
+      if (sent >= n) {
+        clearInterval(timer)
+        resolve()
+      }
+    }
+    const timer = setInterval(tick, 1)
+    tick()
+  })
+  await Promise.all(acks)
+}
+
+/** A latency payload: the send time in µs (CLOCK_MONOTONIC) and an index. */
+export function latencyPayload(i: number): string {
+  return `{"t":${nowUs()},"i":${i},"orderId":"o-123456"}`
+}
+
+/** The raw side of the latency case: receive time minus send time, in µs, per message. */
+export async function rawLatency(o: { url: string; nc: NatsConnection; jsm: JetStreamManager; stream: string; subject: string; n: number; rate: number }): Promise<Float64Array> {
+  const lats = new Float64Array(o.n)
+  let i = 0
+  const decoder = new TextDecoder()
+  let ready!: () => void
+  const isReady = new Promise<void>((r) => (ready = r))
+  const drained = rawDrain({
+    url: o.url,
+    jsm: o.jsm,
+    stream: o.stream,
+    n: o.n,
+    work: 0,
+    maxMessages: 256,
+    onMessage: (data) => {
+      if (i < o.n) lats[i++] = nowUs() - (JSON.parse(decoder.decode(data)) as { t: number }).t
+    },
+    onReady: ready,
+  })
+  await Promise.race([isReady, drained])
+  await publishAtRate(jetstream(o.nc), o.subject, o.n, o.rate, latencyPayload)
+  await drained
+  return lats
+}

@@ -1,0 +1,109 @@
+/**
+ * Cases 1 and 2 of the benchmark: draining a backlog with a no-op handler, and with 1 ms of
+ * native CPU per message, through the raw main-thread loop and through a deployed jetfn function
+ * (in-process replica, pool threads = cores). Runs are interleaved raw, jetfn, raw, jetfn, … so
+ * that a slow drift of the machine spreads over both sides; the row shows the medians.
+ */
+import { availableParallelism } from 'node:os'
+import { addRawConsumer, rawDrain } from './bench-raw.ts'
+import { deployAndDrain, inProcessReplica, undeploy, type BenchEnv } from './bench-jetfn.ts'
+import { benchProject, fill, functionSource, median } from './bench-support.ts'
+import { fmtInt, msgRate, type CaseResult } from './bench-report.ts'
+
+/** The server's cap on unacked messages for the raw loop: far above what it holds. */
+const RAW_MAX_ACK_PENDING = 20_000
+
+interface DrainSpec {
+  key: string
+  n: number
+  /** pbkdf2 iterations per message; 0 for a no-op. */
+  work: number
+  rawMaxMessages: number
+  concurrency: number
+}
+
+async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<{ raw: number[]; jetfn: number[] }> {
+  const project = await benchProject(env.root, spec.key)
+  const raw: number[] = []
+  const jetfn: number[] = []
+  for (let r = 1; r <= env.runs; r++) {
+    const rawStream = `${spec.key.toUpperCase()}_${r}_RAW`
+    await env.jsm.streams.add({ name: rawStream, subjects: [`${rawStream}.>`] })
+    try {
+      await addRawConsumer(env.jsm, rawStream, `${rawStream}.in`, RAW_MAX_ACK_PENDING)
+      await fill(env.nc, env.jsm, rawStream, `${rawStream}.in`, spec.n)
+      const ms = await rawDrain({ url: env.url, jsm: env.jsm, stream: rawStream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages })
+      raw.push(msgRate(spec.n, ms))
+      env.log(`${spec.key} run ${r} raw:   ${fmtInt(raw.at(-1)!)} msg/s`)
+    } finally {
+      await env.jsm.streams.delete(rawStream)
+    }
+
+    const stream = `${spec.key.toUpperCase()}_${r}_FN`
+    const name = `${spec.key}_${r}`
+    await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
+    const replica = await inProcessReplica(env, project.functionsDir)
+    try {
+      await fill(env.nc, env.jsm, stream, `${stream}.in`, spec.n)
+      const handler = spec.work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${spec.work}, 32, 'sha256')` : ''
+      const imports = spec.work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
+      const file = await project.addFunction(name, functionSource({ name, subject: `${stream}.in`, concurrency: spec.concurrency, handler, imports }))
+      const ms = await deployAndDrain(env, project.functionsDir, file, name, stream)
+      jetfn.push(msgRate(spec.n, ms))
+      env.log(`${spec.key} run ${r} jetfn: ${fmtInt(jetfn.at(-1)!)} msg/s`)
+    } finally {
+      await replica.stop(2_000)
+      await undeploy(env, [name])
+      await env.jsm.streams.delete(stream)
+    }
+  }
+  return { raw, jetfn }
+}
+
+/** Case 1: no-op handler, 200,000 backlog (quick: 10,000). Target: jetfn ≥ 0.8 × raw. */
+export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
+  const spec: DrainSpec = { key: 'throughput', n: env.quick ? 10_000 : 200_000, work: 0, rawMaxMessages: 4_000, concurrency: 512 }
+  const { raw, jetfn } = await drainRuns(env, spec)
+  const ratio = median(jetfn) / median(raw)
+  return {
+    case: 'throughput',
+    title: `1. drain ${fmtInt(spec.n)}, no-op`,
+    baseline: { value: median(raw), unit: 'msg/s', text: `${fmtInt(median(raw))} msg/s` },
+    jetfn: { value: median(jetfn), unit: 'msg/s', text: `${fmtInt(median(jetfn))} msg/s` },
+    comparison: { kind: 'ratio', value: +ratio.toFixed(3), text: `${ratio.toFixed(2)}x` },
+    target: '>= 0.8x',
+    pass: ratio >= 0.8,
+    details: {
+      messages: spec.n,
+      rawRuns: raw,
+      jetfnRuns: jetfn,
+      raw: `main-thread consume({ max_messages: ${spec.rawMaxMessages}, callback }), m.ack() per message, ackAck() on the last; clock from consume() to the consumer drained`,
+      jetfn: `no-op function, concurrency ${spec.concurrency}, ${availableParallelism()} pool threads, in-process runReplica; clock from deployFunctions returning to the consumer drained`,
+    },
+  }
+}
+
+/** Case 2: ~1 ms of pbkdf2 per message. Target: jetfn with threads = cores ≥ 1.7 × raw. */
+export async function cpuCase(env: BenchEnv, iterations: number): Promise<CaseResult> {
+  const spec: DrainSpec = { key: 'cpu', n: env.quick ? 300 : 4_000, work: iterations, rawMaxMessages: 256, concurrency: 64 }
+  const { raw, jetfn } = await drainRuns(env, spec)
+  const ratio = median(jetfn) / median(raw)
+  return {
+    case: 'cpu',
+    title: `2. 1 ms CPU/msg, ${fmtInt(spec.n)}`,
+    baseline: { value: median(raw), unit: 'msg/s', text: `${fmtInt(median(raw))} msg/s` },
+    jetfn: { value: median(jetfn), unit: 'msg/s', text: `${fmtInt(median(jetfn))} msg/s` },
+    comparison: { kind: 'ratio', value: +ratio.toFixed(3), text: `${ratio.toFixed(2)}x` },
+    target: '>= 1.7x',
+    pass: ratio >= 1.7,
+    details: {
+      messages: spec.n,
+      pbkdf2Iterations: iterations,
+      threads: availableParallelism(),
+      rawRuns: raw,
+      jetfnRuns: jetfn,
+      raw: `main-thread consume({ max_messages: ${spec.rawMaxMessages}, callback }), pbkdf2Sync then m.ack() per message`,
+      jetfn: `pbkdf2Sync function, concurrency ${spec.concurrency}, pool threads = ${availableParallelism()}`,
+    },
+  }
+}
