@@ -1,6 +1,7 @@
 /**
- * A replica's HTTP endpoints: `/healthz` (the process is alive) and `/readyz` (connected, and
- * every function's consumer running). Port 0 disables it.
+ * A replica's HTTP endpoints: `/healthz` (the process is alive), `/readyz` (connected, and
+ * every function's consumer running; 503 with the reasons otherwise) and `/metrics` (Prometheus
+ * text). Port 0 disables it.
  */
 import { createServer, type Server } from 'node:http'
 import type { Logger } from 'pino'
@@ -8,12 +9,18 @@ import type { Logger } from 'pino'
 /** What `/readyz` asks: a list of reasons the replica is not ready; empty means ready. */
 export type ReadinessCheck = () => string[]
 
+/** What `/metrics` serves. */
+export interface MetricsEndpoint {
+  contentType: string
+  render(): Promise<string>
+}
+
 export interface HealthServer {
   port: number
   close(): Promise<void>
 }
 
-export async function startHealthServer(port: number, ready: ReadinessCheck, log: Logger): Promise<HealthServer | undefined> {
+export async function startHealthServer(port: number, ready: ReadinessCheck, log: Logger, metrics?: MetricsEndpoint): Promise<HealthServer | undefined> {
   if (port === 0) return undefined
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -23,6 +30,14 @@ export async function startHealthServer(port: number, ready: ReadinessCheck, log
       const problems = ready()
       res.writeHead(problems.length === 0 ? 200 : 503, { 'content-type': 'application/json' })
       res.end(JSON.stringify({ ready: problems.length === 0, problems }) + '\n')
+    } else if (path === '/metrics' && metrics) {
+      metrics.render().then(
+        (text) => res.writeHead(200, { 'content-type': metrics.contentType }).end(text),
+        (err: unknown) => {
+          log.error({ err }, 'metrics scrape failed')
+          res.writeHead(500, { 'content-type': 'text/plain' }).end('metrics unavailable\n')
+        },
+      )
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n')
     }

@@ -100,6 +100,11 @@ export class WorkerPool {
     return n
   }
 
+  /** Threads running at least one batch (a thread still starting up counts as busy). */
+  get busyThreads(): number {
+    return Math.max(0, this.#piscina.threads.length - this.#piscina.idleThreads)
+  }
+
   /**
    * Runs a batch of one function. `payload` holds every message's bytes (see {@link WireMessage})
    * and is transferred to the thread. `sink` gets one outcome per message, in completion order.

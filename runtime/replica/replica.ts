@@ -112,6 +112,17 @@ export class Replica {
     }
   }
 
+  /** Messages of a function this replica holds (running, queued or being settled); 0 if it does not run it. */
+  held(name: string): number {
+    return this.#consumers.get(name)?.held ?? 0
+  }
+
+  /** Worker threads, and how many run at least one batch; undefined before the pool exists. */
+  get poolThreads(): { total: number; busy: number } | undefined {
+    const pool = this.#pool
+    return pool && { total: pool.threads, busy: pool.busyThreads }
+  }
+
   /** Starts (or moves to a new version) the consumer of a function. */
   async deploy(fn: RunnableFunction): Promise<void> {
     if (this.#state !== 'running') throw new FnError(FnErrorCode.InvalidState, `cannot deploy ${fn.name}: the replica is ${this.#state}`)

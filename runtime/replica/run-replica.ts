@@ -1,12 +1,13 @@
 /**
  * A replica as `fn start` and `fn dev` run it: connected, following the registry, serving its
- * health endpoints. Stopping it stops all three in order.
+ * health endpoints and metrics. Stopping it stops all three in order.
  */
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { Registry } from '../deploy/registry.ts'
 import { startHealthServer, type HealthServer } from '../http/health-server.ts'
+import { ReplicaMetrics } from '../observe/metrics.ts'
 import { RegistryFollower, type RegistryFollowerOptions } from './registry-follower.ts'
 import { Replica } from './replica.ts'
 
@@ -27,25 +28,30 @@ export interface RunningReplica {
   registry: Registry
   nc: NatsConnection
   health: HealthServer | undefined
+  /** What `/metrics` serves. */
+  metrics: ReplicaMetrics
   stop(graceMs?: number): Promise<void>
 }
 
 export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplica> {
   let registry: Registry | undefined
+  const metrics = new ReplicaMetrics({ log: opts.log.child({ component: 'metrics' }) })
   const replica = new Replica({
     config: opts.config,
     log: opts.log,
     workerLog: opts.workerLog ?? {},
     stillDeployed: async (name) => (await registry?.get(name)) !== undefined,
+    observers: [metrics],
   })
   await replica.start()
+  metrics.attach(replica)
   let follower: RegistryFollower | undefined
   let health: HealthServer | undefined
   try {
     registry = await Registry.open(replica.nc)
     follower = new RegistryFollower({ replica, registry, home: opts.home, log: opts.log.child({ component: 'registry' }), ...(opts.onApplied ? { onApplied: opts.onApplied } : {}) })
     await follower.start()
-    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => replica.readiness(), opts.log.child({ component: 'http' }))
+    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => replica.readiness(), opts.log.child({ component: 'http' }), metrics)
   } catch (err) {
     follower?.stop()
     await replica.stop(0)
@@ -57,6 +63,7 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
     registry,
     nc: replica.nc,
     health,
+    metrics,
     stop(graceMs?: number) {
       stopping ??= (async () => {
         follower?.stop()
