@@ -1,0 +1,81 @@
+/**
+ * What `fn ls` shows: every deployed function's manifest joined with the live state of its
+ * durable consumer and its dead letters, read from JetStream. No printing here.
+ */
+import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { consumerName } from '../nats/ensure-consumer.ts'
+import { deadLetterSubject } from '../settle/dead-letter.ts'
+import type { Registry } from './registry.ts'
+
+/** One deployed function as `fn ls --json` prints it. Field names are a contract for tools. */
+export interface FunctionStatus {
+  name: string
+  /** sha256 of the bundle, hex (64 digits; the table shows the first 12). */
+  version: string
+  subject: string
+  stream: string
+  /** Durable consumer name (`fn_<name>`). */
+  consumer: string
+  /** Messages not yet delivered (consumer `num_pending`); null when the consumer does not exist yet. */
+  pending: number | null
+  /** Delivered, not yet acked (consumer `num_ack_pending`); null when the consumer does not exist yet. */
+  inFlight: number | null
+  /** Delivered more than once, not yet acked (consumer `num_redelivered`); null when the consumer does not exist yet. */
+  redelivered: number | null
+  /** Messages on `fn.dlq.<name>` in the DLQ stream; null when that stream does not exist. */
+  dlq: number | null
+  /** ISO time of the deploy (or rollback). */
+  deployedAt: string
+  deployedBy: { user: string; host: string }
+}
+
+/** Options of {@link functionStatuses}. */
+export interface FunctionStatusOptions {
+  registry: Registry
+  jsm: JetStreamManager
+  /** The DLQ stream (`dlq.stream` of `fn.config.ts`). */
+  dlqStream: string
+}
+
+/** Every deployed function, sorted by name, with its consumer and DLQ figures. */
+export async function functionStatuses(opts: FunctionStatusOptions): Promise<FunctionStatus[]> {
+  const [manifests, dlq] = await Promise.all([opts.registry.list(), dlqCounts(opts.jsm, opts.dlqStream)])
+  return Promise.all(
+    manifests.map(async (m): Promise<FunctionStatus> => {
+      const consumer = consumerName(m.name)
+      const info = await opts.jsm.consumers.info(m.stream, consumer).catch((err: unknown) => {
+        if (isNotFound(err)) return undefined
+        throw new FnError(FnErrorCode.NatsUnavailable, `cannot read consumer ${consumer} of ${m.name} on stream ${m.stream}: ${(err as Error).message}`, { cause: err })
+      })
+      return {
+        name: m.name,
+        version: m.version,
+        subject: m.subject,
+        stream: m.stream,
+        consumer,
+        pending: info?.num_pending ?? null,
+        inFlight: info?.num_ack_pending ?? null,
+        redelivered: info?.num_redelivered ?? null,
+        dlq: dlq === undefined ? null : (dlq[deadLetterSubject(m.name)] ?? 0),
+        deployedAt: m.deployedAt,
+        deployedBy: m.deployedBy,
+      }
+    }),
+  )
+}
+
+/** Messages per subject in the DLQ stream (one request, paged by the client); undefined when it does not exist. */
+async function dlqCounts(jsm: JetStreamManager, stream: string): Promise<Record<string, number> | undefined> {
+  try {
+    const info = await jsm.streams.info(stream, { subjects_filter: deadLetterSubject('>') })
+    return info.state.subjects ?? {}
+  } catch (err) {
+    if (isNotFound(err)) return undefined
+    throw new FnError(FnErrorCode.NatsUnavailable, `cannot read the DLQ stream ${stream}: ${(err as Error).message}`, { cause: err })
+  }
+}
+
+function isNotFound(err: unknown): boolean {
+  return err instanceof JetStreamApiError && (err.code === JetStreamApiCodes.ConsumerNotFound || err.code === JetStreamApiCodes.StreamNotFound)
+}
