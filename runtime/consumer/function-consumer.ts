@@ -132,7 +132,26 @@ export class FunctionConsumer {
   /** Routes deliveries from now on to a new version; messages already running finish on theirs. */
   update(fn: RunnableFunction): void {
     this.#fn = fn
+    if (this.#state === 'failed') {
+      this.#state = 'running'
+      this.#pull.start()
+      this.#log.info({ version: fn.version.slice(0, 12) }, 'consumer resumed on a new version')
+    }
     this.#pull.poke()
+  }
+
+  /**
+   * The function's code cannot run in this replica (its bundle failed to load in a worker after
+   * passing the preload): stop fetching, hand back what is queued, and wait for a new version.
+   */
+  #fail(fn: RunnableFunction, reason: string): void {
+    if (this.#state !== 'running' || fn.version !== this.#fn.version) return
+    this.#state = 'failed'
+    this.#pull.stop()
+    const queued = this.#queue
+    this.#queue = []
+    for (const q of queued) this.#release(q)
+    this.#log.error({ version: fn.version.slice(0, 12), reason }, 'function cannot be loaded here: consumer stopped until a new version is deployed')
   }
 
   /** After a reconnect: the server may have dropped open pulls. */
@@ -146,7 +165,7 @@ export class FunctionConsumer {
    * it now. The caller then closes the pool.
    */
   async drain(graceMs: number): Promise<void> {
-    if (this.#state !== 'running') return
+    if (this.#state !== 'running' && this.#state !== 'failed') return
     this.#state = 'draining'
     this.#pull.stop()
     clearInterval(this.#heartbeat)
@@ -269,9 +288,10 @@ export class FunctionConsumer {
         return
       }
       if (outcome.kind === 'unloadable') {
-        this.#log.error({ err: outcome.error, version: fn.version }, 'function bundle failed to load in a worker')
-        this.#settler.nak(d, backoffDelayMs(1, fn.retry))
-        this.#forget([d])
+        // Not the message's fault: hand it back at once (another replica may load the bundle)
+        // and stop fetching, rather than cycle messages through a thread that cannot run them.
+        this.#release(d)
+        this.#fail(fn, `${outcome.error.name}: ${outcome.error.message}`)
         return
       }
       const action = decide(outcome, d.deliveries, fn.retry)

@@ -62,6 +62,8 @@ export class PullLoop {
   start(): void {
     if (this.#running) return
     this.#running = true
+    // A restart after stop(): pulls of the old subscription ended with it.
+    this.#outstanding = 0
     this.#sub = this.#o.nc.subscribe(this.#inbox, { callback: (err, msg) => (err ? this.#o.log.warn({ err }, 'pull subscription error') : this.#onMsg(msg)) })
     this.#lastSeen = Date.now()
     this.#timer = setInterval(() => this.#checkHeartbeat(), this.#o.heartbeatMs)
