@@ -23,7 +23,7 @@ try {
   await jsm.streams.add({ name: 'EV', subjects: ['ev.>'] })
   await jsm.consumers.add('EV', { durable_name: 'raw', ack_policy: AckPolicy.Explicit, max_ack_pending: 10_000 })
   const M = 200_000
-  await fill(nc, 'ev.in', M)
+  await fill(nc, jsm, 'EV', 'ev.in', M)
   const consumer = await jetstream(nc).consumers.get('EV', 'raw')
   let n = 0
   let done!: () => void
