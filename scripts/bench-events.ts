@@ -9,7 +9,9 @@ import { parseArgs } from 'node:util'
 import { AckPolicy, jetstream, jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
+import { pino } from 'pino'
 import { natsEventPublisher } from '../runtime/observe/event-publisher.ts'
+import { watchEvents } from '../runtime/observe/watch-events.ts'
 import type { InvocationEvent } from '../runtime/observe/invocation-event.ts'
 import { fill } from './bench-support.ts'
 
@@ -34,18 +36,28 @@ try {
   const rawUs = ((performance.now() - t0) * 1000) / M
   await msgs.close()
 
-  const events = natsEventPublisher(nc)
-  const event: InvocationEvent = { fn: 'reserve-inventory', version: 'a'.repeat(64), replica: 'host:12345', stream: 'ORDERS', seq: 0, deliveries: 1, subject: 'orders.created', outcome: 'ok', durationMs: 1, at: 0 }
-  const t1 = performance.now()
-  for (let i = 0; i < N; i++) {
-    event.seq = i
-    event.at = Date.now()
-    events.settled(event)
-    if (i % 1000 === 999) await nc.flush()
+  const events = natsEventPublisher(nc, 'bench:1', pino({ level: 'silent' }))
+  const measure = async (): Promise<number> => {
+    const t1 = performance.now()
+    for (let i = 0; i < N; i++) {
+      event.seq = i
+      event.at = Date.now()
+      events.settled(event)
+      if (i % 1000 === 999) await nc.flush()
+    }
+    await nc.flush()
+    return ((performance.now() - t1) * 1000) / N
   }
-  await nc.flush()
-  const eventUs = ((performance.now() - t1) * 1000) / N
-  console.log(`raw consume+ack: ${rawUs.toFixed(2)} µs/message; one invocation event: ${eventUs.toFixed(2)} µs (${((100 * eventUs) / rawUs).toFixed(1)}% of a raw message)`)
+  const event: InvocationEvent = { fn: 'reserve-inventory', version: 'a'.repeat(64), replica: 'host:12345', stream: 'ORDERS', seq: 0, deliveries: 1, subject: 'orders.created', outcome: 'ok', durationMs: 1, at: 0 }
+  const unwatchedUs = await measure()
+  const watch = await watchEvents(nc, event.fn)
+  const watchedUs = await measure()
+  watch.stop()
+  events.close()
+  const pct = (us: number): string => `${((100 * us) / rawUs).toFixed(1)}%`
+  console.log(`raw consume+ack: ${rawUs.toFixed(2)} µs/message`)
+  console.log(`invocation event, nobody watching: ${unwatchedUs.toFixed(3)} µs (${pct(unwatchedUs)} of a raw message)`)
+  console.log(`invocation event, watched (fn logs/invoke running): ${watchedUs.toFixed(2)} µs (${pct(watchedUs)} of a raw message)`)
 } finally {
   await nc.close()
   await server.stop()

@@ -39,7 +39,8 @@ export interface BatchTask {
   payload: ArrayBuffer
   /**
    * One Float64 slot per message, written by the worker and read by the main thread's watchdog:
-   * {@link Progress}. Shared memory, so a thread blocked in a CPU-bound handler is still visible.
+   * {@link Progress}; then one more holding the threadId of the worker running the task. Shared
+   * memory, so a thread blocked in a CPU-bound handler is still visible.
    */
   progress: SharedArrayBuffer
 }

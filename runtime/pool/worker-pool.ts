@@ -46,7 +46,8 @@ interface TaskState {
   awaitingStreamed: number
   streamedReceived: number
   timedOut: Set<number>
-  controller: AbortController
+  /** Set once the watchdog has terminated the task's thread. */
+  terminating: boolean
   sink: OutcomeSink
 }
 
@@ -60,6 +61,8 @@ export class WorkerPool {
   readonly #watchdog: NodeJS.Timeout
   #nextTaskId = 1
   #pendingFailures = new Map<unknown, TaskState[]>()
+  /** Threads the watchdog terminated, by threadId, until their tasks are settled. */
+  readonly #killedForTimeout = new Set<number>()
 
   constructor(opts: WorkerPoolOptions) {
     this.threads = opts.threads
@@ -111,7 +114,8 @@ export class WorkerPool {
    */
   dispatch(fn: DispatchFunction, messages: WireMessage[], payload: ArrayBuffer, sink: OutcomeSink): void {
     const taskId = this.#nextTaskId++
-    const progress = new SharedArrayBuffer(messages.length * Float64Array.BYTES_PER_ELEMENT)
+    // One slot per message, plus one where the worker writes its threadId (see Progress).
+    const progress = new SharedArrayBuffer((messages.length + 1) * Float64Array.BYTES_PER_ELEMENT)
     const task: TaskState = {
       fn,
       size: messages.length,
@@ -121,7 +125,7 @@ export class WorkerPool {
       awaitingStreamed: -1,
       streamedReceived: 0,
       timedOut: new Set(),
-      controller: new AbortController(),
+      terminating: false,
       sink,
     }
     this.#tasks.set(taskId, task)
@@ -134,7 +138,10 @@ export class WorkerPool {
       timeoutMs: fn.timeoutMs,
     }
     const body: BatchTask = { taskId, fn: wireFn, messages, payload, progress }
-    this.#piscina.run(body, { transferList: [payload], signal: task.controller.signal }).then(
+    // No abort signal: piscina's balancer gives an abortable task a thread of its own and puts
+    // nothing else on that thread meanwhile, which serialises async handlers (measured: it cut
+    // drain throughput several-fold). The watchdog terminates threads itself instead.
+    this.#piscina.run(body, { transferList: [payload] }).then(
       (result: BatchResult) => {
         for (const [index, outcome] of result.results) this.#deliver(task, index, outcome)
         task.awaitingStreamed = result.streamed
@@ -149,8 +156,16 @@ export class WorkerPool {
    * reason it did not: a new version is routed to only after this succeeds.
    */
   async preload(fn: WireFunction): Promise<void> {
-    const probe: BatchTask = { taskId: 0, fn, messages: [], payload: new ArrayBuffer(0), progress: new SharedArrayBuffer(0) }
-    await this.#piscina.run(probe, { signal: AbortSignal.timeout(30_000) })
+    const probe: BatchTask = { taskId: 0, fn, messages: [], payload: new ArrayBuffer(0), progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+    let timer: NodeJS.Timeout | undefined
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('the bundle did not finish loading within 30 s')), 30_000)
+    })
+    try {
+      await Promise.race([this.#piscina.run(probe), timeout])
+    } finally {
+      clearTimeout(timer)
+    }
   }
 
   #deliver(task: TaskState, index: number, outcome: PoolOutcome): void {
@@ -171,18 +186,24 @@ export class WorkerPool {
   #checkDeadlines(): void {
     const now = Date.now()
     for (const task of this.#tasks.values()) {
-      if (task.controller.signal.aborted) continue
+      if (task.terminating) continue
       const limit = task.fn.timeoutMs + task.fn.timeoutGraceMs
       for (let i = 0; i < task.size; i++) {
         const startedAt = task.progress[i]!
         if (startedAt > 0 && now - startedAt > limit) task.timedOut.add(i)
       }
       if (task.timedOut.size > 0) {
+        const threadId = task.progress[task.size]!
+        const worker = this.#piscina.threads.find((w) => w.threadId === threadId)
+        if (!worker) continue
         this.#log.warn(
-          { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs },
+          { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs, threadId },
           'handler ignored its timeout past the grace: terminating its worker thread',
         )
-        task.controller.abort(new Error('handler timed out'))
+        task.terminating = true
+        this.#killedForTimeout.add(threadId)
+        // piscina sees the thread exit, rejects its tasks with one shared error, and replaces it.
+        void worker.terminate()
       }
     }
   }
@@ -207,9 +228,15 @@ export class WorkerPool {
   #settleFailedTasks(tasks: TaskState[], err: unknown): void {
     const error = toWireError(err)
     const name = (err as Error | undefined)?.name
-    if (name === 'AbortError') {
+    const threadId = tasks[0]?.progress[tasks[0].size]
+    if (threadId !== undefined && this.#killedForTimeout.delete(threadId)) {
       for (const task of tasks) this.#settleRest(task, (i) =>
         task.timedOut.has(i) ? timeoutOutcome(task) : { kind: 'requeue', reason: 'its thread was terminated for another handler\'s timeout' })
+      return
+    }
+    if (name === 'AbortError') {
+      // The pool is closing: nothing here is any handler's fault.
+      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'the pool closed' }))
       return
     }
     if (error.message === 'Terminating worker thread') {

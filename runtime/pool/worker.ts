@@ -4,7 +4,7 @@
  * outcome as soon as it is known (streamed to the main thread once per event-loop turn), so that
  * one slow message never holds back the settling of the others.
  */
-import { parentPort, workerData } from 'node:worker_threads'
+import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { BatchResult, BatchTask, Outcome, OutcomeMessage } from './protocol.ts'
 import { Progress } from './protocol.ts'
@@ -39,6 +39,8 @@ process.on('uncaughtExceptionMonitor', markCulprit)
 
 export default async function runBatch(task: BatchTask): Promise<BatchResult> {
   const progress = new Float64Array(task.progress)
+  // The last slot names this thread, so the main thread can terminate it if a handler hangs.
+  progress[task.messages.length] = threadId
   const payload = new Uint8Array(task.payload)
   const fn = await loadFunctionModule(task.fn.bundlePath).then(
     (definition) => ({ ok: true as const, definition }),

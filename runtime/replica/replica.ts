@@ -13,7 +13,7 @@ import { connectNats } from '../nats/connect.ts'
 import { consumerName, ensureConsumer } from '../nats/ensure-consumer.ts'
 import { ensureStream } from '../nats/ensure-stream.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
-import { natsEventPublisher } from '../observe/event-publisher.ts'
+import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
 import { hostname } from 'node:os'
 
@@ -48,6 +48,7 @@ export class Replica {
   #stopping: Promise<void> | undefined
   #disconnected = false
   #observer: InvocationObserver | undefined
+  #events: EventPublisher | undefined
   /** `host:pid`: names this replica in events and metrics. */
   readonly id = `${hostname()}:${process.pid}`
 
@@ -103,7 +104,8 @@ export class Replica {
         log: this.#o.log.child({ component: 'pool' }),
         workerLog: this.#o.workerLog ?? {},
       })
-      this.#observer = observeAll([natsEventPublisher(this.#nc), ...(this.#o.observers ?? [])])
+      this.#events = natsEventPublisher(this.#nc, this.id, this.#log)
+      this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
       this.#watchConnection(this.#nc)
       this.#transition('running')
     } catch (err) {
@@ -225,6 +227,7 @@ export class Replica {
       await Promise.all([...this.#consumers.values()].map((c) => c.drain(graceMs)))
     })
     await step('close pool', async () => this.#pool?.destroy())
+    this.#events?.close()
     await step('drain connection', async () => {
       if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) await this.#nc.drain()
     })

@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises'
 import { jetstream } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../../errors/fn-error.ts'
 import { eventsSubject, type InvocationEvent } from '../../observe/invocation-event.ts'
+import { watchEvents } from '../../observe/watch-events.ts'
 import type { ParsedArgs } from '../parse-args.ts'
 import { withRegistry } from './registry-command.ts'
 
@@ -39,8 +40,10 @@ export async function runInvoke(args: ParsedArgs): Promise<number> {
     if (/[*>]/.test(manifest.subject)) {
       throw new FnError(FnErrorCode.UsageInvalid, `'${name}' listens on '${manifest.subject}', which has wildcards: publish to a concrete subject with any NATS client`)
     }
-    // Subscribed before publishing, so that even an instant outcome is seen.
+    // Subscribed, and the replicas asked to publish events, before publishing: even an instant
+    // outcome is seen.
     const events = nc.subscribe(eventsSubject(name))
+    const watch = noWait ? undefined : await watchEvents(nc, name, { ttlMs: timeoutMs + 5_000 })
     try {
       const ack = await jetstream(nc).publish(manifest.subject, payload, { msgID: `invoke:${randomUUID()}` })
       const where = { stream: ack.stream, seq: ack.seq, subject: manifest.subject }
@@ -60,9 +63,10 @@ export async function runInvoke(args: ParsedArgs): Promise<number> {
         clearTimeout(timer)
       }
       throw new FnError(FnErrorCode.InvocationTimeout, `no outcome for seq ${ack.seq} within ${timeoutMs} ms; the message stays queued and will still be handled`, {
-        hint: 'is a replica running (`fn start` or `fn dev`)? see `fn ls` for pending messages',
+        hint: watch?.replicas === 0 ? 'no replica answered: start one (`fn start` or `fn dev`)' : 'see `fn ls` for pending messages',
       })
     } finally {
+      watch?.stop()
       events.unsubscribe()
     }
   })

@@ -1,5 +1,6 @@
 import { FnError, FnErrorCode } from '../../errors/fn-error.ts'
 import { eventsSubject, logsSubject, type InvocationEvent } from '../../observe/invocation-event.ts'
+import { watchEvents } from '../../observe/watch-events.ts'
 import type { ParsedArgs } from '../parse-args.ts'
 import { describe } from './invoke.ts'
 import { withRegistry } from './registry-command.ts'
@@ -31,10 +32,11 @@ export async function runLogs(args: ParsedArgs, signal: AbortSignal): Promise<nu
         console.log(json ? JSON.stringify({ type: 'log', ...(parse(line) ?? { line }) }) : formatLog(line))
       },
     })
-    await nc.flush()
+    const watch = await watchEvents(nc, name)
     // On stderr, so that --json output stays pure JSON lines.
-    console.error(`following ${name} (Ctrl-C to stop)`)
+    console.error(`following ${name} on ${watch.replicas} replica${watch.replicas === 1 ? '' : 's'} (Ctrl-C to stop)`)
     await aborted(signal)
+    watch.stop()
     events.unsubscribe()
     logs.unsubscribe()
     return 0
