@@ -37,6 +37,8 @@ export interface FnReplica {
   readonly pid: number
   /** Parsed JSON log records so far. */
   records(): Array<Record<string, unknown>>
+  /** Output lines that were not JSON records. */
+  unparsed(): string[]
   /** Resolves with the first record for which `match` is true (seen already or to come). */
   waitFor(match: (r: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>
   kill(signal: NodeJS.Signals): void
@@ -52,6 +54,7 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start')
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const records: Array<Record<string, unknown>> = []
+  const unparsed: string[] = []
   const watchers = new Set<() => void>()
   let partial = ''
   let stderr = ''
@@ -62,7 +65,7 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start')
       try {
         records.push(JSON.parse(line) as Record<string, unknown>)
       } catch {
-        // Not a log record (a worker thread's partial write); nothing to match on.
+        unparsed.push(line)
       }
     }
     for (const w of [...watchers]) w()
@@ -75,6 +78,7 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start')
   return {
     pid: child.pid!,
     records: () => records,
+    unparsed: () => unparsed,
     waitFor(match, what, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {

@@ -5,7 +5,7 @@
 import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { Registry } from '../../runtime/deploy/registry.ts'
@@ -28,6 +28,13 @@ beforeAll(async () => {
   js = jetstream(nc)
   jsm = await jetstreamManager(nc)
   registry = await Registry.open(nc)
+})
+
+// Every replica follows the whole registry of the server: one left running from an earlier test
+// would take a share of a later test's messages.
+const replicas: FnReplica[] = []
+afterEach(async () => {
+  for (const r of replicas.splice(0)) await r[Symbol.asyncDispose]()
 })
 
 afterAll(async () => {
@@ -67,7 +74,7 @@ async function project(prefix: string, functions: Record<string, string>): Promi
 
 function start(p: DevProject, label?: string): FnReplica {
   const r = spawnStart(p, server.url, label)
-  cleanup.push(() => r[Symbol.asyncDispose]())
+  replicas.push(r)
   return r
 }
 
@@ -244,8 +251,10 @@ export default defineFunction({
     await a.exited
     for (let i = 0; i < 2_000; i++) nc.publish(`${prefix}.in.count`, '{}')
     await nc.flush()
+    await expect.poll(async () => {
+      const info = await jsm.consumers.info(prefix, 'fn_count')
+      return info.num_pending + info.num_ack_pending
+    }, { timeout: 30_000 }).toBe(0)
     await expect.poll(() => b.records().filter((r) => r.msg === 'handled' && r.tag === 'v2').length, { timeout: 30_000 }).toBe(2_000)
-    const info = await jsm.consumers.info(prefix, 'fn_count')
-    expect(info.num_pending + info.num_ack_pending).toBe(0)
   }, 120_000)
 })

@@ -4,7 +4,7 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
 import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node'
 import type { DeadLetterDetailJson, DeadLetterSummaryJson } from '../../runtime/dlq/dead-letter-json.ts'
@@ -29,6 +29,13 @@ beforeAll(async () => {
   js = jetstream(nc)
   jsm = await jetstreamManager(nc)
   registry = await Registry.open(nc)
+})
+
+// Every replica follows the whole registry of the server: one left running from an earlier test
+// would take a share of a later test's messages.
+const replicas: FnReplica[] = []
+afterEach(async () => {
+  for (const r of replicas.splice(0)) await r[Symbol.asyncDispose]()
 })
 
 afterAll(async () => {
@@ -90,7 +97,7 @@ async function project(prefix: string, functions: Record<string, string>): Promi
 
 function start(p: DevProject): FnReplica {
   const r = spawnStart(p, server.url)
-  cleanup.push(() => r[Symbol.asyncDispose]())
+  replicas.push(r)
   return r
 }
 
