@@ -18,7 +18,8 @@ const requireHere = createRequire(import.meta.url)
  */
 export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: string) => void): Logger {
   const level = opts.level ?? 'info'
-  let out: pino.DestinationStream = pino.destination(1)
+  // Synchronous: a busy (CPU-bound) or terminated thread must not sit on, or lose, its lines.
+  let out: pino.DestinationStream = pino.destination({ fd: 1, sync: true })
   if (opts.pretty) {
     const pretty = requireHere('pino-pretty') as (o: object) => pino.DestinationStream
     out = pretty({ sync: true, colorize: !process.env.NO_COLOR, ignore: 'pid,hostname', singleLine: true })
