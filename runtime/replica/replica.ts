@@ -95,7 +95,15 @@ export class Replica {
       for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
       await ensureStream(
         this.#jsm,
-        { name: config.dlq.stream, subjects: ['fn.dlq.>'], storage: 'file', replicas: 1, maxAgeMs: 0, duplicateWindowMs: 120_000 },
+        {
+          name: config.dlq.stream,
+          subjects: ['fn.dlq.>'],
+          storage: 'file',
+          // As durable as the most durable stream it takes dead letters from.
+          replicas: Math.max(1, ...config.streams.map((st) => st.replicas)),
+          maxAgeMs: 0,
+          duplicateWindowMs: 120_000,
+        },
         this.#log,
       )
       this.#pool = new WorkerPool({
