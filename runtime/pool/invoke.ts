@@ -31,18 +31,20 @@ export async function invoke(
   slot: InvocationSlot,
   log: Logger,
 ): Promise<Outcome> {
-  const startedAt = Date.now()
-  slot.progress[slot.index] = startedAt
+  // Wall clock for the watchdog (comparable across threads); a monotonic, sub-millisecond clock
+  // for the duration (a no-op handler takes well under 1 ms).
+  slot.progress[slot.index] = Date.now()
+  const startedAt = performance.now()
   try {
     const raw = payload.subarray(msg.offset, msg.offset + msg.length)
     const decoded = decode(fn, raw)
-    if (!decoded.ok) return { kind: 'dead', errorKind: 'decode', error: { name: 'DecodeError', message: decoded.reason }, durationMs: Date.now() - startedAt }
+    if (!decoded.ok) return { kind: 'dead', errorKind: 'decode', error: { name: 'DecodeError', message: decoded.reason }, durationMs: elapsedMs(startedAt) }
     let data = decoded.value
     if (def.schema !== undefined) {
       // A schema that throws (not just fails) is the function's bug, not the thread's: it must
       // not fail the whole batch.
       const checked = await validateWithSchema(def.schema, data).catch((err: unknown) => ({ ok: false as const, reason: `schema threw: ${toWireError(err).message}` }))
-      if (!checked.ok) return { kind: 'dead', errorKind: 'schema', error: { name: 'SchemaError', message: checked.reason }, durationMs: Date.now() - startedAt }
+      if (!checked.ok) return { kind: 'dead', errorKind: 'schema', error: { name: 'SchemaError', message: checked.reason }, durationMs: elapsedMs(startedAt) }
       data = checked.value
     }
     return await run(def, fn, msg, raw, data, log, startedAt)
@@ -147,14 +149,19 @@ async function run(
   const timer = setTimeout(onTimeout, fn.timeoutMs, ctx)
   try {
     await def.handler(event as never, ctx)
-    if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: Date.now() - startedAt }
-    return { kind: 'ok', durationMs: Date.now() - startedAt, outputs: ctx.outputs }
+    if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: elapsedMs(startedAt) }
+    return { kind: 'ok', durationMs: elapsedMs(startedAt), outputs: ctx.outputs }
   } catch (err) {
-    if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: Date.now() - startedAt }
-    return classify(err, Date.now() - startedAt)
+    if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: elapsedMs(startedAt) }
+    return classify(err, elapsedMs(startedAt))
   } finally {
     clearTimeout(timer)
   }
+}
+
+/** Milliseconds since `startedAt` (a `performance.now()`), to the microsecond. */
+function elapsedMs(startedAt: number): number {
+  return Math.round((performance.now() - startedAt) * 1000) / 1000
 }
 
 function classify(err: unknown, durationMs: number): Outcome {

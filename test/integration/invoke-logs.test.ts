@@ -54,13 +54,13 @@ it('fn invoke prints ok with the duration and exits 0', async () => {
   expect(r.stderr).toBe('')
   expect(r.code).toBe(0)
   expect(r.stdout).toMatch(/^published to t_\w+\.in\.greet \(stream t_\w+, seq \d+\)$/m)
-  expect(r.stdout).toMatch(/^ok in \d+ ms \(seq \d+, delivery 1, version [0-9a-f]{12}, replica [^)]+\)$/m)
+  expect(r.stdout).toMatch(/^ok in \d+(\.\d\d)? ms \(seq \d+, delivery 1, version [0-9a-f]{12}, replica [^)]+\)$/m)
 })
 
 it('fn invoke follows a failing message through its retry to the DLQ and exits 1', async () => {
   const r = await runFn(project, ['invoke', 'greet', '--data', '{"fail":"retry"}'], server.url)
   expect(r.code).toBe(1)
-  expect(r.stdout).toMatch(/^failed in \d+ ms: Error: greeter unavailable \[error\]; retrying in 200 ms \(seq \d+, delivery 1,/m)
+  expect(r.stdout).toMatch(/^failed in \d+(\.\d\d)? ms: Error: greeter unavailable \[error\]; retrying in 200 ms \(seq \d+, delivery 1,/m)
   expect(r.stdout).toMatch(/^dead-lettered: Error: greeter unavailable \[error\] \(seq \d+, delivery 2,/m)
 })
 

@@ -74,7 +74,7 @@ export async function runInvoke(args: ParsedArgs): Promise<number> {
 
 /** One line for a human: what happened to the invocation. */
 export function describe(e: InvocationEvent): string {
-  const run = e.durationMs === undefined ? '' : ` in ${e.durationMs} ms`
+  const run = e.durationMs === undefined ? '' : ` in ${formatMs(e.durationMs)}`
   const where = `(seq ${e.seq}, delivery ${e.deliveries}, version ${e.version.slice(0, 12)}, replica ${e.replica})`
   switch (e.outcome) {
     case 'ok':
@@ -84,4 +84,9 @@ export function describe(e: InvocationEvent): string {
     case 'dead-lettered':
       return `dead-lettered: ${e.error} [${e.errorKind}] ${where}; see \`fn dlq show ${e.fn} ...\``
   }
+}
+
+/** `0.42 ms`, `12 ms`: a duration as a person reads it. */
+export function formatMs(ms: number): string {
+  return ms < 10 ? `${ms.toFixed(2)} ms` : `${Math.round(ms)} ms`
 }
