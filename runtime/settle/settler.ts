@@ -10,6 +10,9 @@ import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
 import { deadLetterHeaders, deadLetterSubject } from './dead-letter.ts'
 import type { Delivery } from './delivery.ts'
 
+/** Waits before the 2nd and 3rd try of an output publish, ms. */
+const OUTPUT_RETRY_DELAYS_MS = [250, 1_000]
+
 const encoder = new TextEncoder()
 const ACK = encoder.encode('+ACK')
 const WPI = encoder.encode('+WPI')
@@ -74,20 +77,28 @@ export class Settler {
   /**
    * Publishes a handler's buffered outputs, each with `Nats-Msg-Id = <fn>:<stream>:<seq>:<n>`, and
    * waits until JetStream has stored every one. A redelivery within the duplicate window
-   * publishes the same ids, which the stream drops.
+   * publishes the same ids, which the stream drops. A failed publish is tried again here a few
+   * times (a leader election takes a second or two) before it fails the invocation: a nak would
+   * run the handler again and use up one of the message's deliveries for a fault of the cluster.
    */
   async publishOutputs(d: Delivery, outputs: WireOutput[]): Promise<void> {
-    await Promise.all(
-      outputs.map((out, n) => {
-        const h = natsHeaders()
-        if (out.headers) for (const [k, values] of out.headers) for (const v of values) h.append(k, v)
-        return this.#o.js.publish(out.subject, out.data, {
-          msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${n}`,
-          headers: h,
-          timeout: this.#timeout,
-        })
-      }),
-    )
+    await Promise.all(outputs.map((out, n) => this.#publishOutput(d, out, n)))
+  }
+
+  async #publishOutput(d: Delivery, out: WireOutput, n: number): Promise<void> {
+    const h = natsHeaders()
+    if (out.headers) for (const [k, values] of out.headers) for (const v of values) h.append(k, v)
+    const opts = { msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${n}`, headers: h, timeout: this.#timeout }
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#o.js.publish(out.subject, out.data, opts)
+        return
+      } catch (err) {
+        if (attempt >= OUTPUT_RETRY_DELAYS_MS.length) throw err
+        this.#o.log.warn({ err, seq: d.seq, subject: out.subject, attempt: attempt + 1 }, 'output not stored; publishing it again')
+        await new Promise((resolve) => setTimeout(resolve, OUTPUT_RETRY_DELAYS_MS[attempt]))
+      }
+    }
   }
 
   /**
