@@ -165,7 +165,13 @@ describe('bad input', () => {
     h.set('Nats-Expected-Stream', fn.stream)
     const ack = await js.publish(fn.subject, big, { headers: h })
     await expect.poll(() => settled(jsm, fn), { timeout: 10_000 }).toBe(true)
-    const echoed = await jsm.streams.getMessage(fn.stream, { last_by_subj: `${fn.subject}.out` })
+    // The output is what the handler saw; wait for it rather than trust the consumer alone.
+    let echoed: Awaited<ReturnType<typeof jsm.streams.getMessage>> = null
+    await expect
+      .poll(async () => (echoed = await jsm.streams.getMessage(fn.stream, { last_by_subj: `${fn.subject}.out` }).catch(() => null)) !== null, {
+        timeout: 10_000,
+      })
+      .toBe(true)
     const body = echoed!.json<{ bytes: number; headers: Record<string, string[]>; seq: number; subject: string; stream: string; deliveries: number }>()
     expect(body).toMatchObject({ bytes: big.length, seq: ack.seq, subject: fn.subject, stream: fn.stream, deliveries: 1 })
     expect(body.headers['X-Weird-Header']).toEqual(['value with spaces; and=signs'])
