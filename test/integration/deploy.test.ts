@@ -5,43 +5,13 @@
 import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
-import { Registry } from '../../runtime/deploy/registry.ts'
-import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
-import { connectTo } from '../helpers/connect.ts'
+import { describe, expect, it } from 'vitest'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
-import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
+import { uniquePrefix } from '../helpers/nats-server.ts'
+import { useTestServer } from '../helpers/test-server.ts'
 
-let server: NatsServerProcess
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-let registry: Registry
-const cleanup: Array<() => Promise<unknown>> = []
-
-beforeAll(async () => {
-  server = await startServer()
-  nc = await connectTo(server.url)
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-  registry = await Registry.open(nc)
-})
-
-// Every replica follows the whole registry of the server: one left running from an earlier test
-// would take a share of a later test's messages.
-const replicas: FnReplica[] = []
-afterEach(async () => {
-  for (const r of replicas.splice(0)) await r[Symbol.asyncDispose]()
-})
-
-afterAll(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined)
-  await nc?.close()
-  await server?.stop()
-})
+const t = useTestServer()
 
 /** A function that tags its output with `tag`, and waits for a latch file when asked to. */
 function greet(prefix: string, tag: string): string {
@@ -68,13 +38,13 @@ async function project(prefix: string, functions: Record<string, string>): Promi
     config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '5s', pool: { threads: 2 } },
     functions,
   })
-  cleanup.push(() => p.remove())
+  t.cleanup.push(() => p.remove())
   return p
 }
 
 function start(p: DevProject, label?: string): FnReplica {
-  const r = spawnStart(p, server.url, label)
-  replicas.push(r)
+  const r = spawnStart(p, t.server.url, label)
+  t.replicas.push(r)
   return r
 }
 
@@ -85,7 +55,7 @@ async function output(prefix: string, id: string): Promise<{ tag: string; versio
   let found: { tag: string; version: string } | undefined
   await expect
     .poll(async () => {
-      const m = await jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
+      const m = await t.jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
       found = m?.json()
       return found !== undefined
     }, { timeout: 15_000 })
@@ -94,36 +64,36 @@ async function output(prefix: string, id: string): Promise<{ tag: string; versio
 }
 
 async function revisions(name: string): Promise<number> {
-  return (await registry.history(name)).length
+  return (await t.registry.history(name)).length
 }
 
 describe('fn deploy and fn start', () => {
   it('serves each new version, finishes in-flight work on the old one, no-ops an unchanged deploy, rolls back', async () => {
     const prefix = uniquePrefix()
     const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1') })
-    const first = await runFn(p, ['deploy'], server.url)
+    const first = await runFn(p, ['deploy'], t.server.url)
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
     expect(first.stdout).toMatch(/^greet {2}created {2}[0-9a-f]{12} {2}\(/m)
-    const v1 = (await registry.get('greet'))!.version
+    const v1 = (await t.registry.get('greet'))!.version
 
     const replica = start(p)
     await replica.waitFor(live(v1), 'v1 live')
-    await js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'a' }))
+    await t.js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'a' }))
     expect(await output(prefix, 'a')).toEqual({ tag: 'v1', version: v1 })
 
     const latch = join(p.dir, 'latch')
-    await js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'slow', latch }))
+    await t.js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'slow', latch }))
     await replica.waitFor((r) => r.msg === 'started' && r.id === 'slow', 'the slow message started')
 
     await writeFile(join(p.functionsDir, 'greet.ts'), greet(prefix, 'v2'))
-    const second = await runFn(p, ['deploy'], server.url)
+    const second = await runFn(p, ['deploy'], t.server.url)
     expect(second.code).toBe(0)
-    const v2 = (await registry.get('greet'))!.version
+    const v2 = (await t.registry.get('greet'))!.version
     expect(v2).not.toBe(v1)
     expect(second.stdout).toContain(`greet  updated  ${v1.slice(0, 12)} -> ${v2.slice(0, 12)}`)
     await replica.waitFor(live(v2), 'v2 live')
-    await js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'b' }))
+    await t.js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'b' }))
     expect(await output(prefix, 'b')).toEqual({ tag: 'v2', version: v2 })
 
     // The message that started on v1 finishes on v1.
@@ -131,20 +101,20 @@ describe('fn deploy and fn start', () => {
     expect(await output(prefix, 'slow')).toEqual({ tag: 'v1', version: v1 })
 
     const before = await revisions('greet')
-    const third = await runFn(p, ['deploy'], server.url)
+    const third = await runFn(p, ['deploy'], t.server.url)
     expect(third.code).toBe(0)
     expect(third.stdout).toContain('greet  unchanged')
     expect(third.stdout).toContain('nothing changed')
     expect(await revisions('greet')).toBe(before)
 
-    const back = await runFn(p, ['rollback', 'greet'], server.url)
+    const back = await runFn(p, ['rollback', 'greet'], t.server.url)
     expect(back.code).toBe(0)
     expect(back.stdout).toContain(`greet  rolled back  ${v2.slice(0, 12)} -> ${v1.slice(0, 12)}`)
     await expect.poll(() => replica.records().filter(live(v1)).length, { timeout: 15_000 }).toBe(2)
-    await js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'c' }))
+    await t.js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'c' }))
     expect(await output(prefix, 'c')).toEqual({ tag: 'v1', version: v1 })
 
-    const toV2 = await runFn(p, ['rollback', 'greet', '--to', v2.slice(0, 8)], server.url)
+    const toV2 = await runFn(p, ['rollback', 'greet', '--to', v2.slice(0, 8)], t.server.url)
     expect(toV2.code).toBe(0)
     await expect.poll(() => replica.records().filter(live(v2)).length, { timeout: 15_000 }).toBe(2)
   })
@@ -152,8 +122,8 @@ describe('fn deploy and fn start', () => {
   it('a bundle that throws at import leaves the previous version serving; a build error or bad export fails the deploy and changes nothing', async () => {
     const prefix = uniquePrefix()
     const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1') })
-    expect((await runFn(p, ['deploy'], server.url)).code).toBe(0)
-    const v1 = (await registry.get('greet'))!
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const v1 = (await t.registry.get('greet'))!
     const replica = start(p)
     await replica.waitFor(live(v1.version), 'v1 live')
 
@@ -161,22 +131,22 @@ describe('fn deploy and fn start', () => {
     // deployer on another machine with another environment might have produced it).
     const broken = new TextEncoder().encode("throw new Error('boom at import')\n")
     const version = createHash('sha256').update(broken).digest('hex')
-    await registry.putBundle(version, broken)
-    await registry.put({ ...v1, version, bundle: { ...v1.bundle, object: version, size: broken.length } })
+    await t.registry.putBundle(version, broken)
+    await t.registry.put({ ...v1, version, bundle: { ...v1.bundle, object: version, size: broken.length } })
     const failure = await replica.waitFor((r) => r.msg === 'new version failed to load; the previous version keeps serving', 'the load failure')
     expect(failure).toMatchObject({ fn: 'greet', version: version.slice(0, 12), serving: v1.version.slice(0, 12) })
     expect(String(failure.reason)).toContain('boom at import')
-    await js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'still-v1' }))
+    await t.js.publish(`${prefix}.in.greet`, JSON.stringify({ id: 'still-v1' }))
     expect(await output(prefix, 'still-v1')).toEqual({ tag: 'v1', version: v1.version })
-    await registry.put(v1)
+    await t.registry.put(v1)
 
     const before = await revisions('greet')
     await writeFile(join(p.functionsDir, 'greet.ts'), 'export default { subject: "x", handler: 42 }\n')
-    const badExport = await runFn(p, ['deploy'], server.url)
+    const badExport = await runFn(p, ['deploy'], t.server.url)
     expect(badExport.code).toBe(1)
     expect(badExport.stderr).toMatch(/^FN_FUNCTION_INVALID: .*greet\.ts: 'handler' must be a function/m)
     await writeFile(join(p.functionsDir, 'greet.ts'), 'export default {\n')
-    const buildError = await runFn(p, ['deploy'], server.url)
+    const buildError = await runFn(p, ['deploy'], t.server.url)
     expect(buildError.code).toBe(1)
     expect(buildError.stderr).toMatch(/^FN_FUNCTION_LOAD_FAILED: .*greet\.ts: build failed: .*greet\.ts:\d+:\d+/m)
     expect(buildError.stderr).toContain('hint: nothing was deployed')
@@ -186,16 +156,16 @@ describe('fn deploy and fn start', () => {
   it('fn rm: the replica stops the function and its consumer is gone', async () => {
     const prefix = uniquePrefix()
     const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1').replace("name: 'greet'", "name: 'gone'") })
-    expect((await runFn(p, ['deploy'], server.url)).code).toBe(0)
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
     const replica = start(p)
     await replica.waitFor((r) => r.msg === 'function version live' && r.fn === 'gone', 'live')
-    const rm = await runFn(p, ['rm', 'gone'], server.url)
+    const rm = await runFn(p, ['rm', 'gone'], t.server.url)
     expect(rm.code).toBe(0)
     expect(rm.stdout).toMatch(/^gone {2}removed/m)
     await replica.waitFor((r) => r.msg === 'function removed' && r.fn === 'gone', 'function removed')
-    await expect(jsm.consumers.info(prefix, 'fn_gone')).rejects.toThrow(/consumer not found/)
-    expect(await registry.get('gone')).toBeUndefined()
-    const again = await runFn(p, ['rm', 'gone'], server.url)
+    await expect(t.jsm.consumers.info(prefix, 'fn_gone')).rejects.toThrow(/consumer not found/)
+    expect(await t.registry.get('gone')).toBeUndefined()
+    const again = await runFn(p, ['rm', 'gone'], t.server.url)
     expect(again.code).toBe(1)
     expect(again.stderr).toMatch(/^FN_FUNCTION_NOT_FOUND: no function named 'gone' is deployed/m)
   })
@@ -217,7 +187,7 @@ export default defineFunction({
 })
 `
     const p = await project(prefix, { 'count.ts': counter('v1') })
-    expect((await runFn(p, ['deploy'], server.url)).code).toBe(0)
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
     const a = start(p, 'A')
     const b = start(p, 'B')
     await a.waitFor(live(), 'A live')
@@ -225,14 +195,14 @@ export default defineFunction({
 
     const N = 20_000
     for (let i = 0; i < N; i++) {
-      nc.publish(`${prefix}.in.count`, '{}')
-      if (i % 1000 === 999) await nc.flush()
+      t.nc.publish(`${prefix}.in.count`, '{}')
+      if (i % 1000 === 999) await t.nc.flush()
     }
-    await nc.flush()
+    await t.nc.flush()
     const handled = () => [...a.records(), ...b.records()].filter((r) => r.msg === 'handled')
     await expect.poll(() => handled().length, { timeout: 60_000, interval: 200 }).toBeGreaterThanOrEqual(N)
     await expect.poll(async () => {
-      const info = await jsm.consumers.info(prefix, 'fn_count')
+      const info = await t.jsm.consumers.info(prefix, 'fn_count')
       return info.num_pending + info.num_ack_pending
     }, { timeout: 15_000 }).toBe(0)
     const seqs = handled().map((r) => r.seq as number)
@@ -242,17 +212,17 @@ export default defineFunction({
     expect(b.records().filter((r) => r.msg === 'handled').length).toBeGreaterThan(0)
 
     await writeFile(join(p.functionsDir, 'count.ts'), counter('v2'))
-    expect((await runFn(p, ['deploy'], server.url)).code).toBe(0)
-    const v2 = (await registry.get('count'))!.version
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const v2 = (await t.registry.get('count'))!.version
     await a.waitFor(live(v2), 'A on v2')
     await b.waitFor(live(v2), 'B on v2')
 
     a.kill('SIGKILL')
     await a.exited
-    for (let i = 0; i < 2_000; i++) nc.publish(`${prefix}.in.count`, '{}')
-    await nc.flush()
+    for (let i = 0; i < 2_000; i++) t.nc.publish(`${prefix}.in.count`, '{}')
+    await t.nc.flush()
     await expect.poll(async () => {
-      const info = await jsm.consumers.info(prefix, 'fn_count')
+      const info = await t.jsm.consumers.info(prefix, 'fn_count')
       return info.num_pending + info.num_ack_pending
     }, { timeout: 30_000 }).toBe(0)
     await expect.poll(() => b.records().filter((r) => r.msg === 'handled' && r.tag === 'v2').length, { timeout: 30_000 }).toBe(2_000)

@@ -4,45 +4,17 @@
  */
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest'
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager, type StoredMsg } from '@nats-io/jetstream'
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node'
+import { describe, expect, it } from 'vitest'
+import type { StoredMsg } from '@nats-io/jetstream'
+import { headers as natsHeaders } from '@nats-io/transport-node'
 import type { DeadLetterDetailJson, DeadLetterSummaryJson } from '../../runtime/dlq/dead-letter-json.ts'
-import { Registry } from '../../runtime/deploy/registry.ts'
-import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
-import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
-import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
+import { uniquePrefix } from '../helpers/nats-server.ts'
+import { useTestServer } from '../helpers/test-server.ts'
 import { deadLetters } from '../helpers/runtime.ts'
 
-let server: NatsServerProcess
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-let registry: Registry
-const cleanup: Array<() => Promise<unknown>> = []
-
-beforeAll(async () => {
-  server = await startServer()
-  nc = await connectTo(server.url)
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-  registry = await Registry.open(nc)
-})
-
-// Every replica follows the whole registry of the server: one left running from an earlier test
-// would take a share of a later test's messages.
-const replicas: FnReplica[] = []
-afterEach(async () => {
-  for (const r of replicas.splice(0)) await r[Symbol.asyncDispose]()
-})
-
-afterAll(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined)
-  await nc?.close()
-  await server?.stop()
-})
+const t = useTestServer()
 
 /**
  * The function under test. On `v1` every message fails: `mode: 'retry'` with a plain error (so it
@@ -91,13 +63,13 @@ async function project(prefix: string, functions: Record<string, string>): Promi
     config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '5s', pool: { threads: 2 } },
     functions,
   })
-  cleanup.push(() => p.remove())
+  t.cleanup.push(() => p.remove())
   return p
 }
 
 function start(p: DevProject): FnReplica {
-  const r = spawnStart(p, server.url)
-  replicas.push(r)
+  const r = spawnStart(p, t.server.url)
+  t.replicas.push(r)
   return r
 }
 
@@ -106,7 +78,7 @@ const live = (fn: string, version: string) => (r: Record<string, unknown>) =>
 
 /** `fn dlq ...` with the project's config; fails the test with its stderr unless it exits 0. */
 async function dlq(p: DevProject, args: string[]): Promise<string> {
-  const r = await runFn(p, ['dlq', ...args], server.url)
+  const r = await runFn(p, ['dlq', ...args], t.server.url)
   expect(r.stderr, `fn dlq ${args.join(' ')}`).toBe('')
   expect(r.code).toBe(0)
   return r.stdout
@@ -117,7 +89,7 @@ async function waitForDeadLetters(fn: string, n: number): Promise<StoredMsg[]> {
   let found: StoredMsg[] = []
   await expect
     .poll(async () => {
-      found = await deadLetters(jsm, fn)
+      found = await deadLetters(t.jsm, fn)
       return found.length
     }, { timeout: 20_000 })
     .toBe(n)
@@ -131,7 +103,7 @@ async function output(prefix: string, id: string): Promise<unknown> {
   let found: unknown
   await expect
     .poll(async () => {
-      const m = await jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
+      const m = await t.jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
       found = m?.json()
       return found !== undefined
     }, { timeout: 15_000 })
@@ -142,7 +114,7 @@ async function output(prefix: string, id: string): Promise<unknown> {
 async function consumerSettled(stream: string, fn: string): Promise<void> {
   await expect
     .poll(async () => {
-      const info = await jsm.consumers.info(stream, `fn_${fn}`)
+      const info = await t.jsm.consumers.info(stream, `fn_${fn}`)
       return { pending: info.num_pending, ackPending: info.num_ack_pending }
     }, { timeout: 15_000 })
     .toEqual({ pending: 0, ackPending: 0 })
@@ -154,18 +126,18 @@ async function deadLettered() {
   const name = `${prefix}_flaky`
   const otherName = `${prefix}_other`
   const p = await project(prefix, { 'flaky.ts': flaky(name, prefix, 'v1'), 'other.ts': other(otherName, prefix) })
-  expect((await runFn(p, ['deploy'], server.url)).code).toBe(0)
-  const v1 = (await registry.get(name))!.version
+  expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+  const v1 = (await t.registry.get(name))!.version
   const replica = start(p)
   await replica.waitFor(live(name, v1), 'v1 live')
 
   const traced = natsHeaders()
   traced.set('X-Trace', 'abc')
-  await js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'a' }), { headers: traced, msgID: 'original-a' })
-  await js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'b', mode: 'retry' }))
-  await js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'c', mode: 'still-fails' }))
-  await js.publish(`${prefix}.in.flaky`, new Uint8Array([0x00, 0x01, 0xff, 0x7b]))
-  await js.publish(`${prefix}.in.other`, JSON.stringify({ id: 'x' }))
+  await t.js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'a' }), { headers: traced, msgID: 'original-a' })
+  await t.js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'b', mode: 'retry' }))
+  await t.js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'c', mode: 'still-fails' }))
+  await t.js.publish(`${prefix}.in.flaky`, new Uint8Array([0x00, 0x01, 0xff, 0x7b]))
+  await t.js.publish(`${prefix}.in.other`, JSON.stringify({ id: 'x' }))
   const stored = await waitForDeadLetters(name, 4)
   const [otherLetter] = await waitForDeadLetters(otherName, 1)
   await consumerSettled(prefix, name)
@@ -219,18 +191,18 @@ describe('fn dlq', () => {
     expect(Buffer.from(detail.payloadBase64, 'base64')).toEqual(Buffer.from(a.data))
 
     // A dry run reports and changes nothing.
-    const sourceBefore = (await jsm.streams.info(prefix)).state.last_seq
+    const sourceBefore = (await t.jsm.streams.info(prefix)).state.last_seq
     const [dry, dryPurge] = await Promise.all([dlq(p, ['replay', name, '--all', '--dry-run']), dlq(p, ['purge', name, '--dry-run'])])
     expect(dry.match(/^would replay {2}dlq seq \d+ -> /gm)).toHaveLength(4)
     expect(dry).toContain(`would replay  dlq seq ${a.seq} -> ${prefix}.in.flaky  (${a.data.length} bytes)`)
     expect(dry).toContain('dry run: 4 dead letters would be replayed; nothing changed')
     expect(dryPurge).toContain(`dry run: 4 dead letters of '${name}' would be removed; nothing changed`)
-    expect((await deadLetters(jsm, name)).map((m) => m.seq)).toEqual(stored.map((m) => m.seq))
-    expect((await jsm.streams.info(prefix)).state.last_seq).toBe(sourceBefore)
+    expect((await deadLetters(t.jsm, name)).map((m) => m.seq)).toEqual(stored.map((m) => m.seq))
+    expect((await t.jsm.streams.info(prefix)).state.last_seq).toBe(sourceBefore)
 
     // Bad arguments: one line (and a hint), exit 1, nothing on stdout.
     const bad = async (args: string[], line: RegExp) => {
-      const r = await runFn(p, ['dlq', ...args], server.url)
+      const r = await runFn(p, ['dlq', ...args], t.server.url)
       expect(r.code, `fn dlq ${args.join(' ')}`).toBe(1)
       expect(r.stdout).toBe('')
       expect(r.stderr.split('\n')[0]).toMatch(line)
@@ -250,8 +222,8 @@ describe('fn dlq', () => {
       bad(['purge', name, '--seq', 'x'], /^FN_USAGE_INVALID: --seq must be a positive whole number \(got 'x'\)$/),
     ])
     // The replay that named a good seq next to a bad one replayed nothing.
-    expect((await deadLetters(jsm, otherName)).map((m) => m.seq)).toEqual([otherLetter.seq])
-    expect((await jsm.streams.info(prefix)).state.last_seq).toBe(sourceBefore)
+    expect((await deadLetters(t.jsm, otherName)).map((m) => m.seq)).toEqual([otherLetter.seq])
+    expect((await t.jsm.streams.info(prefix)).state.last_seq).toBe(sourceBefore)
   })
 
   it('after a fix, replay republishes and deletes; a message that fails again comes back counted afresh; purge by seq and all', { timeout: 120_000 }, async () => {
@@ -259,8 +231,8 @@ describe('fn dlq', () => {
 
     // The fix is deployed.
     await writeFile(join(p.functionsDir, 'flaky.ts'), flaky(name, prefix, 'v2'))
-    expect((await runFn(p, ['deploy', name], server.url)).code).toBe(0)
-    const v2 = (await registry.get(name))!.version
+    expect((await runFn(p, ['deploy', name], t.server.url)).code).toBe(0)
+    const v2 = (await t.registry.get(name))!.version
     await replica.waitFor(live(name, v2), 'v2 live')
 
     // A replay that fails again comes back as a new dead letter, its deliveries counted afresh.
@@ -270,29 +242,29 @@ describe('fn dlq', () => {
     let back: StoredMsg | undefined
     await expect
       .poll(async () => {
-        back = (await deadLetters(jsm, name)).find((m) => m.seq > lastBefore)
+        back = (await deadLetters(t.jsm, name)).find((m) => m.seq > lastBefore)
         return back !== undefined
       }, { timeout: 15_000 })
       .toBe(true)
     expect(back!.json()).toEqual({ id: 'c', mode: 'still-fails' })
     expect([header(back!, 'Fn-Error-Kind'), header(back!, 'Fn-Deliveries'), header(back!, 'Fn-Version')]).toEqual(['non-retryable', '1', v2])
-    expect((await deadLetters(jsm, name)).map((m) => m.seq)).not.toContain(c.seq)
+    expect((await deadLetters(t.jsm, name)).map((m) => m.seq)).not.toContain(c.seq)
 
     // purge --seq removes exactly those.
     expect(await dlq(p, ['purge', name, '--seq', String(d.seq), '--seq', String(back!.seq)])).toContain(`removed 2 dead letters of '${name}'`)
-    expect((await deadLetters(jsm, name)).map((m) => m.seq)).toEqual([a.seq, b.seq].sort((x, y) => x - y))
+    expect((await deadLetters(t.jsm, name)).map((m) => m.seq)).toEqual([a.seq, b.seq].sort((x, y) => x - y))
 
     // replay --all: published again with the original headers and a fresh id, handled, acked, gone from the DLQ.
     const replayed = await dlq(p, ['replay', name, '--all'])
     const lines = [...replayed.matchAll(/^replayed {2}dlq seq (\d+) -> (\S+) seq (\d+)/gm)]
     expect(lines.map((l) => Number(l[1]))).toEqual([a.seq, b.seq].sort((x, y) => x - y))
     expect(replayed).toContain('2 dead letters replayed')
-    expect(await deadLetters(jsm, name)).toEqual([])
+    expect(await deadLetters(t.jsm, name)).toEqual([])
     expect(await output(prefix, 'a')).toEqual({ id: 'a', tag: 'v2' })
     expect(await output(prefix, 'b')).toEqual({ id: 'b', tag: 'v2' })
     await replica.waitFor((r) => r.msg === 'handled' && r.id === 'a', 'a handled')
     await consumerSettled(prefix, name)
-    const republished = await jsm.streams.getMessage(prefix, { seq: Number(lines.find((l) => Number(l[1]) === a.seq)![3]) })
+    const republished = await t.jsm.streams.getMessage(prefix, { seq: Number(lines.find((l) => Number(l[1]) === a.seq)![3]) })
     expect(republished!.subject).toBe(`${prefix}.in.flaky`)
     expect(republished!.json()).toEqual({ id: 'a' })
     expect(republished!.header.get('X-Trace')).toBe('abc')
@@ -301,8 +273,8 @@ describe('fn dlq', () => {
 
     // replay --all of messages that fail again: each is replayed once (the walk stops at the dead
     // letters present when it began), and each comes back once.
-    await js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'e', mode: 'still-fails' }))
-    await js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'f', mode: 'still-fails' }))
+    await t.js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'e', mode: 'still-fails' }))
+    await t.js.publish(`${prefix}.in.flaky`, JSON.stringify({ id: 'f', mode: 'still-fails' }))
     const failing = await waitForDeadLetters(name, 2)
     const redriven = await dlq(p, ['replay', name, '--all'])
     expect([...redriven.matchAll(/^replayed {2}dlq seq (\d+) /gm)].map((l) => Number(l[1]))).toEqual(failing.map((m) => m.seq))
@@ -312,8 +284,8 @@ describe('fn dlq', () => {
 
     // purge of everything: this function's dead letters only.
     expect(await dlq(p, ['purge', name])).toContain(`removed 2 dead letters of '${name}'`)
-    expect(await deadLetters(jsm, name)).toEqual([])
-    expect((await deadLetters(jsm, otherName)).map((m) => m.seq)).toEqual([otherLetter.seq])
+    expect(await deadLetters(t.jsm, name)).toEqual([])
+    expect((await deadLetters(t.jsm, otherName)).map((m) => m.seq)).toEqual([otherLetter.seq])
     const [empty, emptyJson] = await Promise.all([dlq(p, ['ls', name]), dlq(p, ['ls', name, '--json'])])
     expect(empty).toContain(`no dead letters for '${name}' in FN_DLQ`)
     expect(emptyJson).toBe('[]\n')

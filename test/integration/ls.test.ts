@@ -6,35 +6,14 @@
 import { rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
+import { describe, expect, it } from 'vitest'
 import { functionStatuses, type FunctionStatus } from '../../runtime/deploy/function-status.ts'
-import { Registry } from '../../runtime/deploy/registry.ts'
-import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
-import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart } from '../helpers/fn-process.ts'
-import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
+import { uniquePrefix } from '../helpers/nats-server.ts'
+import { useTestServer } from '../helpers/test-server.ts'
 
-let server: NatsServerProcess
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-const cleanup: Array<() => Promise<unknown>> = []
-
-beforeAll(async () => {
-  server = await startServer()
-  nc = await connectTo(server.url)
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-})
-
-afterAll(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined)
-  await nc?.close()
-  await server?.stop()
-})
+const t = useTestServer()
 
 /**
  * `ok` resolves; `dead` is non-retryable; `block` runs one at a time and waits for the latch;
@@ -77,7 +56,7 @@ export default defineFunction({
 }
 
 async function ls(p: DevProject): Promise<FunctionStatus[]> {
-  const r = await runFn(p, ['ls', '--json'], server.url)
+  const r = await runFn(p, ['ls', '--json'], t.server.url)
   expect(r.stderr).toBe('')
   expect(r.code).toBe(0)
   return JSON.parse(r.stdout) as FunctionStatus[]
@@ -87,23 +66,22 @@ describe('fn ls', () => {
   it('lists every deployed function with its consumer and DLQ figures, as JetStream has them', async () => {
     const prefix = uniquePrefix()
     const latch = join(tmpdir(), `${prefix}.latch`)
-    cleanup.push(() => rm(latch, { force: true }))
+    t.cleanup.push(() => rm(latch, { force: true }))
     const p = await writeDevProject({
       prefix,
       config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '2s', pool: { threads: 2 } },
       functions: functions(prefix, latch),
     })
-    cleanup.push(() => p.remove())
+    t.cleanup.push(() => p.remove())
     const fn = (n: string) => `${prefix}_${n}`
     const names = [fn('block'), fn('dead'), fn('ok'), fn('retry')]
 
-    const empty = await runFn(p, ['ls'], server.url)
+    const empty = await runFn(p, ['ls'], t.server.url)
     expect(empty).toEqual({ code: 0, stdout: 'no functions deployed (run `fn deploy`)\n', stderr: '' })
 
-    const deployed = await runFn(p, ['deploy'], server.url)
+    const deployed = await runFn(p, ['deploy'], t.server.url)
     expect(deployed.code).toBe(0)
-    const registry = await Registry.open(nc)
-    const manifests = await registry.list()
+    const manifests = await t.registry.list()
 
     // Deployed, but no replica has created the consumers yet (nor the DLQ stream): no figures.
     const first = await ls(p)
@@ -124,16 +102,16 @@ describe('fn ls', () => {
         deployedBy: m.deployedBy,
       })
     }
-    const noConsumer = await runFn(p, ['ls'], server.url)
+    const noConsumer = await runFn(p, ['ls'], t.server.url)
     expect(noConsumer.code).toBe(0)
     expect(noConsumer.stdout).toMatch(new RegExp(`^${fn('ok')} +[0-9a-f]{12} +${prefix}\\.in\\.ok +${prefix} +- +- +- +- +\\S+ +\\S+@\\S+$`, 'm'))
 
-    const replica = spawnStart(p, server.url)
-    cleanup.push(() => replica[Symbol.asyncDispose]())
+    const replica = spawnStart(p, t.server.url)
+    t.replicas.push(replica)
     for (const name of names) await replica.waitFor((r) => r.msg === 'function version live' && r.fn === name, `${name} live`)
 
     const publish = (n: string, count: number) =>
-      Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${prefix}.in.${n}`, JSON.stringify({ i }))))
+      Promise.all(Array.from({ length: count }, (_, i) => t.js.publish(`${prefix}.in.${n}`, JSON.stringify({ i }))))
     await Promise.all([publish('ok', 4), publish('dead', 3), publish('block', 5), publish('retry', 2)])
 
     const figures = (all: FunctionStatus[]) =>
@@ -142,7 +120,7 @@ describe('fn ls', () => {
     // Waiting for that state goes through the library (a process per poll is slow on a busy box);
     // once there, the latch holds it still, and the command's own output is checked.
     const expected = { ok: [0, 0, 0, 0], dead: [0, 0, 0, 3], block: [3, 2, 0, 0], retry: [0, 2, 2, 0] }
-    const statuses = () => functionStatuses({ registry, jsm, dlqStream: 'FN_DLQ' })
+    const statuses = () => functionStatuses({ registry: t.registry, jsm: t.jsm, dlqStream: 'FN_DLQ' })
     // Generous: on a loaded box a fresh replica has been seen to take ~20 s to receive the last
     // messages of an idle function (pull loop, not `fn ls`; see the commit message).
     await expect.poll(async () => figures(await statuses()), { timeout: 45_000, interval: 100 }).toEqual(expected)
@@ -150,13 +128,13 @@ describe('fn ls', () => {
 
     // The same figures straight from JetStream.
     for (const name of names) {
-      const info = await jsm.consumers.info(prefix, `fn_${name}`)
+      const info = await t.jsm.consumers.info(prefix, `fn_${name}`)
       const dlqSubject = `fn.dlq.${name}`
-      const dlq = (await jsm.streams.info('FN_DLQ', { subjects_filter: dlqSubject })).state.subjects?.[dlqSubject] ?? 0
+      const dlq = (await t.jsm.streams.info('FN_DLQ', { subjects_filter: dlqSubject })).state.subjects?.[dlqSubject] ?? 0
       expect([info.num_pending, info.num_ack_pending, info.num_redelivered, dlq]).toEqual(expected[name.slice(prefix.length + 1) as keyof typeof expected])
     }
 
-    const table = await runFn(p, ['ls'], server.url)
+    const table = await runFn(p, ['ls'], t.server.url)
     expect(table.stderr).toBe('')
     expect(table.code).toBe(0)
     const lines = table.stdout.trimEnd().split('\n')

@@ -8,33 +8,15 @@ import { rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
-import type { NatsConnection } from '@nats-io/transport-node'
-import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
+import { describe, expect, it } from 'vitest'
+import { jetstream } from '@nats-io/jetstream'
 import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
+import { useTestServer } from '../helpers/test-server.ts'
 
-let server: NatsServerProcess
-let nc: NatsConnection
-let js: JetStreamClient
-let jsm: JetStreamManager
-const cleanup: Array<() => Promise<unknown>> = []
-
-beforeAll(async () => {
-  server = await startServer()
-  nc = await connectTo(server.url)
-  js = jetstream(nc)
-  jsm = await jetstreamManager(nc)
-})
-
-afterAll(async () => {
-  for (const c of cleanup.reverse()) await c().catch(() => undefined)
-  await nc?.close()
-  await server?.stop()
-})
+const t = useTestServer()
 
 /** A port nobody listens on right now: bound by the OS, then released for the replica. */
 async function freePort(): Promise<number> {
@@ -131,13 +113,13 @@ async function project(prefix: string, port: number, fns: Record<string, string>
     config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port }, shutdownGrace: '2s', pool: { threads: 2 } },
     functions: fns,
   })
-  cleanup.push(() => p.remove())
+  t.cleanup.push(() => p.remove())
   return p
 }
 
 function start(p: DevProject, url: string): FnReplica {
   const r = spawnStart(p, url)
-  cleanup.push(() => r[Symbol.asyncDispose]())
+  t.replicas.push(r)
   return r
 }
 
@@ -156,10 +138,10 @@ describe('/metrics', () => {
     const prefix = uniquePrefix()
     const port = await freePort()
     const latch = join(tmpdir(), `${prefix}.latch`)
-    cleanup.push(() => rm(latch, { force: true }))
+    t.cleanup.push(() => rm(latch, { force: true }))
     const p = await project(prefix, port, functions(prefix, latch))
     const fn = (n: string) => `${prefix}_${n}`
-    await deployAndStart(p, server.url, [fn('ok'), fn('dead'), fn('flaky'), fn('block')])
+    await deployAndStart(p, t.server.url, [fn('ok'), fn('dead'), fn('flaky'), fn('block')])
 
     // Before any traffic: the series exist, at zero.
     const before = (await scrape(port)).samples
@@ -167,7 +149,7 @@ describe('/metrics', () => {
     expect(value(before, 'jetfn_nats_reconnects_total')).toBe(0)
 
     const publish = (n: string, count: number) =>
-      Promise.all(Array.from({ length: count }, (_, i) => js.publish(`${prefix}.in.${n}`, JSON.stringify({ i }))))
+      Promise.all(Array.from({ length: count }, (_, i) => t.js.publish(`${prefix}.in.${n}`, JSON.stringify({ i }))))
     await Promise.all([publish('ok', 5), publish('dead', 3), publish('flaky', 2), publish('block', 4)])
 
     const settled = (s: Sample[]) => ({
@@ -196,7 +178,7 @@ describe('/metrics', () => {
     expect(value(samples, 'jetfn_dlq_published_total', { fn: fn('ok') })).toBeUndefined()
     // What the counters say is what JetStream holds.
     const dlqSubject = `fn.dlq.${fn('dead')}`
-    expect((await jsm.streams.info('FN_DLQ', { subjects_filter: dlqSubject })).state.subjects?.[dlqSubject]).toBe(3)
+    expect((await t.jsm.streams.info('FN_DLQ', { subjects_filter: dlqSubject })).state.subjects?.[dlqSubject]).toBe(3)
 
     // The histogram: cumulative buckets ending in +Inf = count; every handler ran.
     const buckets = samples.filter((s) => s.name === 'jetfn_invocation_duration_seconds_bucket' && s.labels.fn === fn('ok'))
@@ -208,7 +190,7 @@ describe('/metrics', () => {
     expect(value(samples, 'jetfn_invocation_duration_seconds_count', { fn: fn('flaky') })).toBe(4)
 
     // Gauges agree with JetStream and the pool.
-    const block = await jsm.consumers.info(prefix, `fn_${fn('block')}`)
+    const block = await t.jsm.consumers.info(prefix, `fn_${fn('block')}`)
     expect(block.num_pending).toBe(2)
     expect(block.num_ack_pending).toBe(2)
     expect(value(samples, 'jetfn_consumer_redelivered', { fn: fn('flaky') })).toBe(0)
@@ -222,7 +204,7 @@ describe('/metrics', () => {
 
     // A scrape storm costs JetStream next to nothing: consumer info is reused for a second. Four
     // functions, 20 scrapes: at most a refresh or two of four requests, not 80.
-    const apiCalls = async () => ((await (await fetch(`http://127.0.0.1:${server.monitorPort}/jsz`)).json()) as { api: { total: number } }).api.total
+    const apiCalls = async () => ((await (await fetch(`http://127.0.0.1:${t.server.monitorPort}/jsz`)).json()) as { api: { total: number } }).api.total
     const callsBefore = await apiCalls()
     await Promise.all(Array.from({ length: 20 }, () => scrape(port)))
     expect((await apiCalls()) - callsBefore).toBeLessThanOrEqual(8)
@@ -240,7 +222,7 @@ describe('/metrics', () => {
 describe('/readyz', () => {
   it('is 503 with the reason while the nats-server is gone, 200 again once it is back', async () => {
     const own = await startServer()
-    cleanup.push(() => own.stop())
+    t.cleanup.push(() => own.stop())
     const prefix = uniquePrefix()
     const port = await freePort()
     const p = await project(prefix, port, {
@@ -271,7 +253,7 @@ export default defineFunction({ name: '${prefix}_ok', subject: '${prefix}.in.ok'
 
     // And it serves again.
     const c = await connectTo(own.url)
-    cleanup.push(() => c.close())
+    t.cleanup.push(() => c.close())
     await jetstream(c).publish(`${prefix}.in.ok`, '{}')
     await expect
       .poll(async () => value((await scrape(port)).samples, 'jetfn_invocations_total', { fn: `${prefix}_ok`, outcome: 'ok' }), { timeout: 20_000, interval: 100 })
