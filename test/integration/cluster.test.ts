@@ -43,13 +43,15 @@ it('a replica on a 3-node cluster keeps settling every message when its server d
   const total = 600
   const out = `${prefix}.out.all`
   const publish = async (i: number): Promise<void> => {
-    // During the election after a node dies a publish can fail: retry, deduplicated by its id.
-    for (let attempt = 0; ; attempt++) {
+    // During the election after a node dies a publish can fail (no responders until the stream
+    // has a new leader, several seconds on a loaded machine): retry, deduplicated by its id.
+    const deadline = Date.now() + 30_000
+    for (;;) {
       try {
         await js.publish(fn.subject, JSON.stringify({ out, i }), { msgID: `m-${i}`, timeout: 2_000 })
         return
       } catch (err) {
-        if (attempt > 50) throw err
+        if (Date.now() > deadline) throw err
         await new Promise((resolve) => setTimeout(resolve, 100))
       }
     }
