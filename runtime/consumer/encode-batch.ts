@@ -1,34 +1,51 @@
 import type { Msg } from '@nats-io/transport-node'
-import type { WireHeaders, WireMessage } from '../pool/protocol.ts'
+import { COLUMNS, type BatchTask, type WireHeaders } from '../pool/protocol.ts'
 import type { Delivery } from '../settle/delivery.ts'
 
+/** The part of a {@link BatchTask} that describes its messages. */
+export type EncodedBatch = Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'headers'>
+
 /**
- * Encodes deliveries for one thread hop: every payload copied once into a single buffer that is
- * transferred (not cloned) to the worker, and one small descriptor per message. The copy is
+ * Encodes deliveries for one thread hop: per-message numbers in Float64 columns and every payload
+ * copied once, all in one buffer that is transferred (not cloned) to the worker. The copy is
  * required: `msg.data` is a view into the socket's read buffer and must not be transferred.
+ * Subjects are sent once per distinct subject, headers only when a message has some.
  */
-export function encodeBatch(batch: readonly Delivery[]): { messages: WireMessage[]; payload: ArrayBuffer } {
-  let bytes = 0
-  for (const d of batch) bytes += d.msg.data.length
-  const payload = new ArrayBuffer(bytes)
-  const view = new Uint8Array(payload)
-  const messages: WireMessage[] = new Array(batch.length)
-  let offset = 0
-  for (let i = 0; i < batch.length; i++) {
+export function encodeBatch(batch: readonly Delivery[]): EncodedBatch {
+  const count = batch.length
+  const head = count * COLUMNS * Float64Array.BYTES_PER_ELEMENT
+  let bytes = head
+  for (let i = 0; i < count; i++) bytes += batch[i]!.msg.data.length
+  const buffer = new ArrayBuffer(bytes)
+  const columns = new Float64Array(buffer, 0, count * COLUMNS)
+  const view = new Uint8Array(buffer)
+  const subjects: string[] = []
+  let lastSubject = ''
+  let lastIndex = -1
+  let headers: WireHeaders[] | null = null
+  let offset = head
+  for (let i = 0; i < count; i++) {
     const d = batch[i]!
-    view.set(d.msg.data, offset)
-    messages[i] = {
-      seq: d.seq,
-      deliveries: d.deliveries,
-      subject: d.msg.subject,
-      timeMs: d.timeMs,
-      headers: wireHeaders(d.msg),
-      offset,
-      length: d.msg.data.length,
+    const msg = d.msg
+    const data = msg.data
+    view.set(data, offset)
+    const subject = msg.subject
+    if (subject !== lastSubject || lastIndex < 0) {
+      lastIndex = subjects.indexOf(subject)
+      if (lastIndex < 0) lastIndex = subjects.push(subject) - 1
+      lastSubject = subject
     }
-    offset += d.msg.data.length
+    const at = i * COLUMNS
+    columns[at] = d.seq
+    columns[at + 1] = d.deliveries
+    columns[at + 2] = d.timeMs
+    columns[at + 3] = offset
+    columns[at + 4] = data.length
+    columns[at + 5] = lastIndex
+    offset += data.length
+    if (msg.headers) (headers ??= new Array<WireHeaders>(count).fill(null))[i] = wireHeaders(msg)
   }
-  return { messages, payload }
+  return { count, buffer, subjects, headers }
 }
 
 function wireHeaders(msg: Msg): WireHeaders {

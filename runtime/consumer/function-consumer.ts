@@ -241,11 +241,11 @@ export class FunctionConsumer {
 
   #dispatchBatch(batch: Held[]): void {
     const fn = this.#fn
-    const { messages, payload } = encodeBatch(batch)
+    const encoded = encodeBatch(batch)
     let acks: Held[] = []
     let ackScheduled = false
     // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
-    this.#o.pool.dispatch(fn, messages, payload, (index, outcome) => {
+    this.#o.pool.dispatch(fn, encoded, (index, outcome) => {
       this.#running--
       const d = batch[index]!
       d.version = fn.version

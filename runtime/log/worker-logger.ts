@@ -16,7 +16,7 @@ const requireHere = createRequire(import.meta.url)
  * only; pino-pretty is loaded only then); JSON goes straight to the thread's stdout, which Node
  * forwards to the process.
  */
-export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: string) => void): Logger {
+export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: string, logger: Logger) => void): Logger {
   const level = opts.level ?? 'info'
   // Synchronous: a busy (CPU-bound) or terminated thread must not sit on, or lose, its lines.
   let out: pino.DestinationStream = pino.destination({ fd: 1, sync: true })
@@ -25,8 +25,24 @@ export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: stri
     out = pretty({ sync: true, colorize: !process.env.NO_COLOR, ignore: 'pid,hostname', singleLine: true })
   }
   if (!capture) return pino({ level }, out)
-  // pino writes each record synchronously inside the log call, so `capture` runs in the caller's
-  // async context and can tell which invocation logged it.
-  const captured: pino.DestinationStream = { write: (line: string) => capture(line) }
-  return pino({ level }, pino.multistream([{ stream: out, level: level as pino.Level }, { stream: captured, level: level as pino.Level }]))
+  // pino writes each record synchronously inside the log call, and its logMethod hook runs with
+  // the calling logger as `this`: `capture` is told which logger (a child of this root) wrote it.
+  let writer: Logger | undefined
+  const captured: pino.DestinationStream = {
+    write: (line: string) => {
+      if (writer) capture(line, writer)
+    },
+  }
+  const hooks = {
+    logMethod(this: Logger, args: Parameters<pino.LogFn>, method: pino.LogFn): void {
+      const previous = writer
+      writer = this
+      try {
+        method.apply(this, args)
+      } finally {
+        writer = previous
+      }
+    },
+  }
+  return pino({ level, hooks }, pino.multistream([{ stream: out, level: level as pino.Level }, { stream: captured, level: level as pino.Level }]))
 }

@@ -20,6 +20,58 @@ export interface InvocationSlot {
   logs?: string[]
 }
 
+/** Names, on a `ctx.log` logger (and, by prototype, its children), the invocation it belongs to. */
+export const LOG_SLOT = Symbol('jetfn.invocationSlot')
+
+/**
+ * The timeouts of one batch with one timer. Handlers of a batch start one after another on one
+ * thread and share a timeout, so their deadlines come in order: the timer is armed for the
+ * oldest running one and moves on as it fires. A timer per message cost a timer insert and
+ * removal for every invocation (about 1 µs, more in GC).
+ */
+export class BatchDeadlines {
+  readonly #timeoutMs: number
+  readonly #running: InvocationContext[] = []
+  #head = 0
+  #timer: NodeJS.Timeout | undefined
+
+  constructor(timeoutMs: number) {
+    this.#timeoutMs = timeoutMs
+  }
+
+  add(ctx: InvocationContext): void {
+    this.#running.push(ctx)
+    if (this.#timer === undefined) this.#arm(ctx.startedAt)
+  }
+
+  /** The batch is over: no timer is left behind. */
+  close(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+  }
+
+  #arm(startedAt: number): void {
+    const wait = Math.max(0, startedAt + this.#timeoutMs - performance.now())
+    this.#timer = setTimeout(() => this.#fire(), Math.ceil(wait))
+  }
+
+  #fire(): void {
+    this.#timer = undefined
+    const now = performance.now()
+    while (this.#head < this.#running.length) {
+      const ctx = this.#running[this.#head]!
+      if (!ctx.finished) {
+        if (now - ctx.startedAt < this.#timeoutMs) {
+          this.#arm(ctx.startedAt)
+          return
+        }
+        ctx.timeout()
+      }
+      this.#head++
+    }
+  }
+}
+
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 const encoder = new TextEncoder()
 
@@ -30,6 +82,7 @@ export async function invoke(
   payload: Uint8Array,
   slot: InvocationSlot,
   log: Logger,
+  deadlines: BatchDeadlines,
 ): Promise<Outcome> {
   // Wall clock for the watchdog (comparable across threads); a monotonic, sub-millisecond clock
   // for the duration (a no-op handler takes well under 1 ms).
@@ -47,7 +100,7 @@ export async function invoke(
       if (!checked.ok) return { kind: 'dead', errorKind: 'schema', error: { name: 'SchemaError', message: checked.reason }, durationMs: elapsedMs(startedAt) }
       data = checked.value
     }
-    return await run(def, fn, msg, raw, data, log, startedAt)
+    return await run(def, fn, msg, raw, data, log, slot, deadlines, startedAt)
   } finally {
     slot.progress[slot.index] = Progress.Done
   }
@@ -77,26 +130,38 @@ function decode(fn: WireFunction, raw: Uint8Array): Decoded {
  * per message, and prototype getters cost nothing per message (tsx's keepNames wraps every
  * closure in a defineProperty call, which profiled at a few µs per message).
  */
-class InvocationContext implements FnContext {
+export class InvocationContext implements FnContext {
   readonly outputs: WireOutput[] = []
-  readonly function: { name: string; version: string }
   timedOut = false
+  finished = false
+  /** When the handler was called, `performance.now()`. */
+  readonly startedAt = performance.now()
   #controller: AbortController | undefined
   #log: Logger | undefined
   readonly #root: Logger
   readonly #fn: WireFunction
   readonly #msg: WireMessage
+  readonly #slot: InvocationSlot
 
-  constructor(fn: WireFunction, msg: WireMessage, root: Logger) {
+  constructor(fn: WireFunction, msg: WireMessage, root: Logger, slot: InvocationSlot) {
     this.#fn = fn
     this.#msg = msg
     this.#root = root
-    this.function = { name: fn.name, version: fn.version }
+    this.#slot = slot
+  }
+
+  get function(): { name: string; version: string } {
+    return { name: this.#fn.name, version: this.#fn.version }
   }
 
   // log and signal are made on first use: most handlers touch neither.
   get log(): Logger {
-    this.#log ??= this.#root.child({ fn: this.#fn.name, version: this.#fn.version.slice(0, 12), seq: this.#msg.seq, deliveries: this.#msg.deliveries })
+    if (!this.#log) {
+      const child = this.#root.child({ fn: this.#fn.name, version: this.#fn.version.slice(0, 12), seq: this.#msg.seq, deliveries: this.#msg.deliveries })
+      // The worker's log capture reads this to send the line back with this invocation's outcome.
+      Object.defineProperty(child, LOG_SLOT, { value: this.#slot })
+      this.#log = child
+    }
     return this.#log
   }
 
@@ -122,10 +187,6 @@ class InvocationContext implements FnContext {
   }
 }
 
-function onTimeout(ctx: InvocationContext): void {
-  ctx.timeout()
-}
-
 async function run(
   def: LoadedDefinition,
   fn: WireFunction,
@@ -133,6 +194,8 @@ async function run(
   raw: Uint8Array,
   data: unknown,
   log: Logger,
+  slot: InvocationSlot,
+  deadlines: BatchDeadlines,
   startedAt: number,
 ): Promise<Outcome> {
   const event: FnEvent<unknown> = {
@@ -145,8 +208,8 @@ async function run(
     time: new Date(msg.timeMs),
     stream: fn.stream,
   }
-  const ctx = new InvocationContext(fn, msg, log)
-  const timer = setTimeout(onTimeout, fn.timeoutMs, ctx)
+  const ctx = new InvocationContext(fn, msg, log, slot)
+  deadlines.add(ctx)
   try {
     await def.handler(event as never, ctx)
     if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: elapsedMs(startedAt) }
@@ -155,7 +218,7 @@ async function run(
     if (ctx.timedOut) return { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs: elapsedMs(startedAt) }
     return classify(err, elapsedMs(startedAt))
   } finally {
-    clearTimeout(timer)
+    ctx.finished = true
   }
 }
 

@@ -7,7 +7,10 @@
 /** Headers as they cross threads: `[name, values]` pairs, or null when the message had none. */
 export type WireHeaders = Array<[string, string[]]> | null
 
-/** One message of a batch. Its payload is `payload.subarray(offset, offset + length)` of the task. */
+/**
+ * One message of a batch as the worker sees it, read from the task's columns
+ * ({@link readMessage}). Its payload is `payload.subarray(offset, offset + length)`.
+ */
 export interface WireMessage {
   seq: number
   deliveries: number
@@ -30,13 +33,33 @@ export interface WireFunction {
   timeoutMs: number
 }
 
-/** One piscina task: a batch of messages of one function. */
+/** Float64 columns per message in {@link BatchTask.buffer}: seq, deliveries, timeMs, offset, length, subject. */
+export const COLUMNS = 6
+
+/**
+ * One piscina task: a batch of messages of one function, in columns rather than one object per
+ * message: structured clone costs per object, and on the main thread (the replica's bottleneck)
+ * cloning ~100 small objects per task profiled at 3 to 4 µs a message.
+ */
 export interface BatchTask {
   taskId: number
   fn: WireFunction
-  messages: WireMessage[]
-  /** All payloads back to back; transferred, never shared with the socket buffer. */
-  payload: ArrayBuffer
+  count: number
+  /**
+   * Transferred, never shared with the socket buffer: `count * COLUMNS` Float64s (per message:
+   * seq, deliveries, stream time in ms, payload offset, payload length, index into `subjects`),
+   * then every payload back to back (offsets count from the start of the buffer).
+   */
+  buffer: ArrayBuffer
+  /** The distinct subjects of the batch. */
+  subjects: string[]
+  /** Per message, when any message of the batch has headers; otherwise null. */
+  headers: WireHeaders[] | null
+  /**
+   * Follow each invocation's async context (AsyncLocalStorage), so that a crash from a timer or
+   * after an await is pinned on its handler. Costly: on only while the pool hunts an unknown culprit.
+   */
+  track: boolean
   /**
    * One Float64 slot per message, written by the worker and read by the main thread's watchdog:
    * {@link Progress}; then one more holding the threadId of the worker running the task. Shared
@@ -81,17 +104,38 @@ export type Outcome = (
   logs?: string[]
 }
 
-/** Outcomes streamed from a worker before its task has finished: `[index in batch, outcome]`. */
-export interface OutcomeMessage {
-  jetfnOutcomes: true
-  taskId: number
+/**
+ * Outcomes of a batch: plain successes (no outputs, no logs) as `[index, durationMs]` pairs in
+ * `ok`, every other outcome as `[index in batch, outcome]` in `results`.
+ */
+export interface Outcomes {
+  ok: Float64Array | null
   results: Array<[number, Outcome]>
 }
 
+/** Outcomes streamed from a worker before its task has finished. */
+export interface OutcomeMessage extends Outcomes {
+  jetfnOutcomes: true
+  taskId: number
+}
+
 /** What a task resolves to: the outcomes not streamed, and how many were streamed before. */
-export interface BatchResult {
-  results: Array<[number, Outcome]>
+export interface BatchResult extends Outcomes {
   streamed: number
+}
+
+/** Reads message `index` of a task (in the worker). */
+export function readMessage(task: BatchTask, columns: Float64Array, index: number): WireMessage {
+  const at = index * COLUMNS
+  return {
+    seq: columns[at]!,
+    deliveries: columns[at + 1]!,
+    timeMs: columns[at + 2]!,
+    offset: columns[at + 3]!,
+    length: columns[at + 4]!,
+    subject: task.subjects[columns[at + 5]!]!,
+    headers: task.headers?.[index] ?? null,
+  }
 }
 
 export function isOutcomeMessage(value: unknown): value is OutcomeMessage {

@@ -7,7 +7,7 @@
 import { Piscina } from 'piscina'
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
-import type { BatchResult, BatchTask, Outcome, WireFunction, WireMessage } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcome, Outcomes, WireFunction, WireOutput } from './protocol.ts'
 import { isOutcomeMessage, Progress } from './protocol.ts'
 import { toWireError } from './wire-error.ts'
 
@@ -48,8 +48,18 @@ interface TaskState {
   timedOut: Set<number>
   /** Set once the watchdog has terminated the task's thread. */
   terminating: boolean
+  /** Sent with crash tracking on. */
+  tracked: boolean
   sink: OutcomeSink
 }
+
+const NO_OUTPUTS = Object.freeze([]) as unknown as WireOutput[]
+
+/**
+ * How long, after a thread died without a known culprit, every task runs with crash tracking
+ * (see `BatchTask.track`), ms.
+ */
+const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
 
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
 
@@ -63,6 +73,8 @@ export class WorkerPool {
   #pendingFailures = new Map<unknown, TaskState[]>()
   /** Threads the watchdog terminated, by threadId, until their tasks are settled. */
   readonly #killedForTimeout = new Set<number>()
+  /** Tasks sent before this time (ms since the epoch) run with crash tracking. */
+  #trackUntil = 0
 
   constructor(opts: WorkerPoolOptions) {
     this.threads = opts.threads
@@ -80,15 +92,13 @@ export class WorkerPool {
       atomics: 'disabled',
       resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb },
       workerData: opts.workerLog ?? {},
-      // Worker threads do not inherit loader hooks registered at run time, only --import flags.
-      ...(workerFile.pathname.endsWith('.ts') ? { execArgv: ['--import', import.meta.resolve('tsx')] } : {}),
+      execArgv: workerExecArgv(),
     })
     this.#piscina.on('message', (message: unknown) => {
       if (!isOutcomeMessage(message)) return
       const task = this.#tasks.get(message.taskId)
       if (!task) return
-      for (const [index, outcome] of message.results) this.#deliver(task, index, outcome)
-      task.streamedReceived += message.results.length
+      task.streamedReceived += this.#deliverAll(task, message)
       this.#maybeFinish(message.taskId, task)
     })
     this.#piscina.on('error', (err: unknown) => this.#log.error({ err }, 'worker pool error'))
@@ -109,23 +119,25 @@ export class WorkerPool {
   }
 
   /**
-   * Runs a batch of one function. `payload` holds every message's bytes (see {@link WireMessage})
-   * and is transferred to the thread. `sink` gets one outcome per message, in completion order.
+   * Runs a batch of one function, encoded by `encodeBatch`; its buffer is transferred to the
+   * thread. `sink` gets one outcome per message, in completion order.
    */
-  dispatch(fn: DispatchFunction, messages: WireMessage[], payload: ArrayBuffer, sink: OutcomeSink): void {
+  dispatch(fn: DispatchFunction, batch: Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'headers'>, sink: OutcomeSink): void {
     const taskId = this.#nextTaskId++
+    const size = batch.count
     // One slot per message, plus one where the worker writes its threadId (see Progress).
-    const progress = new SharedArrayBuffer((messages.length + 1) * Float64Array.BYTES_PER_ELEMENT)
+    const progress = new SharedArrayBuffer((size + 1) * Float64Array.BYTES_PER_ELEMENT)
     const task: TaskState = {
       fn,
-      size: messages.length,
+      size,
       progress: new Float64Array(progress),
-      delivered: new Uint8Array(messages.length),
+      delivered: new Uint8Array(size),
       deliveredCount: 0,
       awaitingStreamed: -1,
       streamedReceived: 0,
       timedOut: new Set(),
       terminating: false,
+      tracked: Date.now() < this.#trackUntil,
       sink,
     }
     this.#tasks.set(taskId, task)
@@ -137,13 +149,13 @@ export class WorkerPool {
       decode: fn.decode,
       timeoutMs: fn.timeoutMs,
     }
-    const body: BatchTask = { taskId, fn: wireFn, messages, payload, progress }
+    const body: BatchTask = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress }
     // No abort signal: piscina's balancer gives an abortable task a thread of its own and puts
     // nothing else on that thread meanwhile, which serialises async handlers (measured: it cut
     // drain throughput several-fold). The watchdog terminates threads itself instead.
-    this.#piscina.run(body, { transferList: [payload] }).then(
+    this.#piscina.run(body, { transferList: [batch.buffer] }).then(
       (result: BatchResult) => {
-        for (const [index, outcome] of result.results) this.#deliver(task, index, outcome)
+        this.#deliverAll(task, result)
         task.awaitingStreamed = result.streamed
         this.#maybeFinish(taskId, task)
       },
@@ -156,7 +168,7 @@ export class WorkerPool {
    * reason it did not: a new version is routed to only after this succeeds.
    */
   async preload(fn: WireFunction): Promise<void> {
-    const probe: BatchTask = { taskId: 0, fn, messages: [], payload: new ArrayBuffer(0), progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+    const probe: BatchTask = { taskId: 0, fn, count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('the bundle did not finish loading within 30 s')), 30_000)
@@ -166,6 +178,16 @@ export class WorkerPool {
     } finally {
       clearTimeout(timer)
     }
+  }
+
+  /** Delivers a worker's report; returns how many outcomes it held. */
+  #deliverAll(task: TaskState, outcomes: Outcomes): number {
+    const ok = outcomes.ok
+    if (ok) {
+      for (let i = 0; i < ok.length; i += 2) this.#deliver(task, ok[i]!, { kind: 'ok', durationMs: ok[i + 1]!, outputs: NO_OUTPUTS })
+    }
+    for (const [index, outcome] of outcomes.results) this.#deliver(task, index, outcome)
+    return outcomes.results.length + (ok ? ok.length / 2 : 0)
   }
 
   #deliver(task: TaskState, index: number, outcome: PoolOutcome): void {
@@ -244,6 +266,19 @@ export class WorkerPool {
       return
     }
     const hasCulprit = tasks.some((t) => t.progress.some((p) => p === Progress.Culprit))
+    if (!hasCulprit && !tasks.every((t) => t.tracked)) {
+      // Without tracking, a throw from a timer or a process.exit() after an await cannot be pinned
+      // on a handler, and a handler that finished may have left the timer that threw. Blame nobody:
+      // hand every message back and run them again with tracking, which names the culprit if it
+      // crashes again. What it costs: a crashing message runs once more than its deliveries.
+      this.#trackUntil = Date.now() + TRACK_AFTER_UNKNOWN_CRASH_MS
+      this.#log.error(
+        { err, fns: [...new Set(tasks.map((t) => t.fn.name))], trackMs: TRACK_AFTER_UNKNOWN_CRASH_MS },
+        'worker thread died, cause not pinned on a handler yet: its messages run again with crash tracking; the pool replaces the thread',
+      )
+      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'its thread died; run again with crash tracking to find the culprit' }))
+      return
+    }
     const blamed = (task: TaskState, i: number): boolean => {
       const p = task.progress[i]!
       return hasCulprit ? p === Progress.Culprit : p > 0
@@ -271,6 +306,16 @@ export class WorkerPool {
     clearInterval(this.#watchdog)
     await this.#piscina.destroy()
   }
+}
+
+/**
+ * Flags of the worker threads. Worker threads do not inherit loader hooks registered at run time,
+ * only `--import` flags, so a runtime run from TypeScript passes tsx on. `JETFN_WORKER_EXEC_ARGV`
+ * (space-separated) adds flags for profiling, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
+ */
+function workerExecArgv(): string[] {
+  const extra = process.env.JETFN_WORKER_EXEC_ARGV?.split(' ').filter(Boolean) ?? []
+  return [...(workerFile.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []), ...extra]
 }
 
 function timeoutOutcome(task: TaskState): Outcome {

@@ -6,25 +6,39 @@
  */
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { AsyncLocalStorage } from 'node:async_hooks'
+import type { Logger } from 'pino'
 import type { BatchResult, BatchTask, Outcome, OutcomeMessage } from './protocol.ts'
-import { Progress } from './protocol.ts'
+import { COLUMNS, Progress, readMessage } from './protocol.ts'
 import { loadFunctionModule } from './load-function-module.ts'
-import { invoke, type InvocationSlot } from './invoke.ts'
+import { BatchDeadlines, invoke, LOG_SLOT, type InvocationSlot } from './invoke.ts'
 import { toWireError } from './wire-error.ts'
 import { createWorkerLogger, type WorkerLogOptions } from '../log/worker-logger.ts'
 
-// Which invocation is running, so that a process.exit() or an uncaught throw from a timer can be
-// pinned on the one handler that caused it instead of on every message sharing this thread, and
-// so that each ctx.log line goes back with its invocation's outcome (to `fn.logs.<fn>`).
+// Which invocation caused a process.exit() or an uncaught throw from a timer, so that it is pinned
+// on that one handler instead of on every message sharing this thread.
+//
+// Two ways, by cost. Always: the invocation whose synchronous part is running (`syncSlot`), which
+// covers a process.exit() before the handler's first await. Only for tasks sent with `track`: an
+// AsyncLocalStorage, which follows timers and awaits too. Node 20's AsyncLocalStorage runs promise
+// hooks on every promise of the thread, which profiled at about 5 µs per message, a third of the
+// worker's cost, so the pool turns it on only after a thread died without a known culprit: its
+// messages are handed back blameless and run again tracked (see WorkerPool).
 const current = new AsyncLocalStorage<InvocationSlot>()
+let syncSlot: InvocationSlot | undefined
+let tracked = 0
 
-const log = createWorkerLogger((workerData ?? {}) as WorkerLogOptions, (line) => {
-  const slot = current.getStore()
+function culpritSlot(): InvocationSlot | undefined {
+  return (tracked > 0 ? current.getStore() : undefined) ?? syncSlot
+}
+
+const log = createWorkerLogger((workerData ?? {}) as WorkerLogOptions, (line: string, logger: Logger) => {
+  // Each ctx.log knows its invocation: its lines go back with the outcome (to `fn.logs.<fn>`).
+  const slot = (logger as unknown as Record<symbol, InvocationSlot | undefined>)[LOG_SLOT]
   if (slot) (slot.logs ??= []).push(line.endsWith('\n') ? line.slice(0, -1) : line)
 })
 
 function markCulprit(): void {
-  const slot = current.getStore()
+  const slot = culpritSlot()
   if (slot) slot.progress[slot.index] = Progress.Culprit
 }
 
@@ -40,45 +54,109 @@ process.on('uncaughtExceptionMonitor', markCulprit)
 export default async function runBatch(task: BatchTask): Promise<BatchResult> {
   const progress = new Float64Array(task.progress)
   // The last slot names this thread, so the main thread can terminate it if a handler hangs.
-  progress[task.messages.length] = threadId
-  const payload = new Uint8Array(task.payload)
+  progress[task.count] = threadId
   const fn = await loadFunctionModule(task.fn.bundlePath).then(
     (definition) => ({ ok: true as const, definition }),
     (err: unknown) => ({ ok: false as const, err }),
   )
   if (!fn.ok) {
     // A probe (no messages) reports the failure itself: the version must not be switched to.
-    if (task.messages.length === 0) throw fn.err
+    if (task.count === 0) throw fn.err
     const outcome: Outcome = { kind: 'unloadable', error: toWireError(fn.err) }
-    for (let i = 0; i < task.messages.length; i++) progress[i] = Progress.Done
-    return { results: task.messages.map((_, i) => [i, outcome]), streamed: 0 }
+    const results: Array<[number, Outcome]> = []
+    for (let i = 0; i < task.count; i++) {
+      progress[i] = Progress.Done
+      results.push([i, outcome])
+    }
+    return { ok: null, results, streamed: 0 }
   }
 
-  let pending: Array<[number, Outcome]> = []
-  let streamed = 0
-  let flushScheduled = false
-  let finished = false
-  const flush = (): void => {
-    flushScheduled = false
-    if (finished || pending.length === 0) return
-    const message: OutcomeMessage = { jetfnOutcomes: true, taskId: task.taskId, results: pending }
-    streamed += pending.length
-    pending = []
+  const payload = new Uint8Array(task.buffer)
+  const columns = new Float64Array(task.buffer, 0, task.count * COLUMNS)
+  const reports = new OutcomeReports(task.taskId, task.count)
+  const deadlines = new BatchDeadlines(task.fn.timeoutMs)
+  const runs: Array<Promise<void>> = new Array(task.count)
+  for (let index = 0; index < task.count; index++) {
+    const message = readMessage(task, columns, index)
+    const slot: InvocationSlot = { progress, index }
+    let outcome: Promise<Outcome>
+    if (task.track) {
+      tracked++
+      outcome = current.run(slot, invoke, fn.definition, task.fn, message, payload, slot, log, deadlines).finally(untrack)
+    } else {
+      syncSlot = slot
+      try {
+        outcome = invoke(fn.definition, task.fn, message, payload, slot, log, deadlines)
+      } finally {
+        syncSlot = undefined
+      }
+    }
+    runs[index] = outcome.then((o) => reports.add(index, slot, o))
+  }
+  await Promise.all(runs)
+  deadlines.close()
+  return reports.finish()
+}
+
+function untrack(): void {
+  // With nothing tracked left, the promise hooks go off until the next tracked task.
+  if (--tracked === 0) current.disable()
+}
+
+/**
+ * Outcomes on their way to the main thread, sent once per event-loop turn. A plain success (no
+ * outputs, no log lines), nearly every outcome, travels as two numbers in a Float64Array rather
+ * than as an object: structured clone costs per object, on both threads.
+ */
+class OutcomeReports {
+  readonly #taskId: number
+  readonly #ok: Float64Array
+  #okFrom = 0
+  #okTo = 0
+  #results: Array<[number, Outcome]> = []
+  #streamed = 0
+  #scheduled = false
+  #finished = false
+
+  constructor(taskId: number, count: number) {
+    this.#taskId = taskId
+    this.#ok = new Float64Array(count * 2)
+  }
+
+  add(index: number, slot: InvocationSlot, outcome: Outcome): void {
+    if (slot.logs) outcome.logs = slot.logs
+    if (outcome.kind === 'ok' && outcome.outputs.length === 0 && !outcome.logs) {
+      this.#ok[this.#okTo++] = index
+      this.#ok[this.#okTo++] = outcome.durationMs
+    } else {
+      this.#results.push([index, outcome])
+    }
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => this.#flush())
+    }
+  }
+
+  #take(): Pick<BatchResult, 'ok' | 'results'> {
+    const ok = this.#okTo > this.#okFrom ? this.#ok.slice(this.#okFrom, this.#okTo) : null
+    this.#okFrom = this.#okTo
+    const results = this.#results
+    this.#results = []
+    return { ok, results }
+  }
+
+  #flush(): void {
+    this.#scheduled = false
+    if (this.#finished || (this.#okTo === this.#okFrom && this.#results.length === 0)) return
+    const taken = this.#take()
+    this.#streamed += taken.results.length + (taken.ok ? taken.ok.length / 2 : 0)
+    const message: OutcomeMessage = { jetfnOutcomes: true, taskId: this.#taskId, ...taken }
     parentPort!.postMessage(message)
   }
 
-  const runs = task.messages.map((message, index) => {
-    const slot: InvocationSlot = { progress, index }
-    return current.run(slot, () => invoke(fn.definition, task.fn, message, payload, slot, log)).then((outcome) => {
-      if (slot.logs) outcome.logs = slot.logs
-      pending.push([index, outcome])
-      if (!flushScheduled) {
-        flushScheduled = true
-        setImmediate(flush)
-      }
-    })
-  })
-  await Promise.all(runs)
-  finished = true
-  return { results: pending, streamed }
+  /** What the task resolves to: the outcomes not streamed yet. */
+  finish(): BatchResult {
+    this.#finished = true
+    return { ...this.#take(), streamed: this.#streamed }
+  }
 }

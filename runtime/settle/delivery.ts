@@ -29,18 +29,26 @@ export function parseAckSubject(reply: string): Omit<Delivery, 'msg' | 'reply'> 
   const tokens = count + 1
   const base = tokens === 9 ? 2 : tokens >= 11 ? 4 : -1
   if (base < 0) return undefined
-  const start = (k: number): number => dots[k - 1]! + 1
-  const end = (k: number): number => (k < count ? dots[k]! : reply.length)
-  if (end(base) === start(base)) return undefined
-  const deliveries = digits(reply, start(base + 2), end(base + 2))
-  const seq = digits(reply, start(base + 3), end(base + 3))
+  // No closures here: tsx's keepNames wraps each one in a defineProperty call per invocation.
+  if (tokenEnd(reply, base, count) === tokenStart(base)) return undefined
+  const deliveries = digits(reply, tokenStart(base + 2), tokenEnd(reply, base + 2, count))
+  const seq = digits(reply, tokenStart(base + 3), tokenEnd(reply, base + 3, count))
   // Milliseconds from the nanosecond timestamp: its digits but the last six.
-  const nsStart = start(base + 5)
-  const nsEnd = end(base + 5)
+  const nsStart = tokenStart(base + 5)
+  const nsEnd = tokenEnd(reply, base + 5, count)
   if (!allDigits(reply, nsStart, nsEnd)) return undefined
   const timeMs = nsEnd - nsStart > 6 ? digits(reply, nsStart, nsEnd - 6) : 0
   if (deliveries < 1 || seq < 0) return undefined
-  return { stream: reply.slice(start(base), end(base)), seq, deliveries, timeMs }
+  return { stream: reply.slice(tokenStart(base), tokenEnd(reply, base, count)), seq, deliveries, timeMs }
+}
+
+/** Where token `k` (0-based) starts, given the dot positions in `dots`; k >= 1. */
+function tokenStart(k: number): number {
+  return dots[k - 1]! + 1
+}
+
+function tokenEnd(s: string, k: number, count: number): number {
+  return k < count ? dots[k]! : s.length
 }
 
 const DOT = 46

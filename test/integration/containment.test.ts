@@ -150,6 +150,31 @@ describe('a handler that kills its thread', () => {
   })
 })
 
+describe('a crash that cannot be pinned at once', () => {
+  it('a throw from a timer after an await, beside 30 messages on the same thread: only its message is dead-lettered, the rest are acked once', async () => {
+    const prefix = uniquePrefix()
+    const replica = await replicaFor(prefix, { pool: { threads: 1 } })
+    const fn = await fixture('crash-after-await', prefix, { concurrency: 64, retry: { maxDeliver: 1, backoffMs: [50], jitter: 0 } })
+    await publishMany(fn, 15, (i) => ({ i }))
+    const crashAck = await js.publish(fn.subject, json({ die: true }))
+    await publishMany(fn, 15, (i) => ({ i: 15 + i }))
+    await replica.deploy(fn)
+
+    await expect.poll(async () => (await deadLetters(jsm, fn.name)).length, { timeout: 15_000, interval: 50 }).toBe(1)
+    const [dl] = await deadLetters(jsm, fn.name)
+    expect(dl!.header.get('Fn-Error-Kind')).toBe('crash')
+    expect(dl!.header.get('Fn-Source-Seq')).toBe(String(crashAck.seq))
+    expect(dl!.header.get('Fn-Deliveries')).toBe('1')
+    expect(dl!.header.get('Fn-Error')).toMatch(/thrown after an await/)
+    await expect.poll(() => settled(jsm, fn), { timeout: 10_000 }).toBe(true)
+    // The 30 innocent messages ran again on the new thread without a delivery counted against them.
+    const info = await jsm.consumers.info(fn.stream, consumerName(fn.name))
+    expect(info.num_redelivered).toBe(0)
+    expect(info.delivered.consumer_seq).toBe(31)
+    expect(await deadLetters(jsm, fn.name)).toHaveLength(1)
+  })
+})
+
 describe('backpressure', () => {
   it('with 1,000 messages pending and concurrency 4, at most 4 + 1 are ever unacked', async () => {
     const prefix = uniquePrefix()

@@ -1,0 +1,66 @@
+/**
+ * Drains one backlog through a no-op (or `--work N` pbkdf2 iterations) function in an in-process
+ * replica and prints the rate: the loop to profile the hot path with.
+ *
+ *   npx tsx scripts/profile-drain.ts [--n 200000] [--work 0] [--concurrency 512]
+ *   JETFN_WORKER_EXEC_ARGV="--cpu-prof --cpu-prof-dir=/tmp/prof" \
+ *     node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx scripts/profile-drain.ts
+ */
+import { readdir, readFile } from 'node:fs/promises'
+import { parseArgs } from 'node:util'
+import { fileURLToPath } from 'node:url'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
+import { deployAndDrain, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
+import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
+
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '512' } } })
+const n = Number(values.n)
+const work = Number(values.work)
+const root = fileURLToPath(new URL('..', import.meta.url))
+const server = await NatsServerProcess.start()
+const nc = await connect({ servers: server.url, noAsyncTraces: true })
+try {
+  const env: BenchEnv = { url: server.url, root, nc, jsm: await jetstreamManager(nc), registry: await openRegistry(nc), quick: false, runs: 1, log: console.log }
+  const project = await benchProject(root, 'profile')
+  await env.jsm.streams.add({ name: 'PROFILE', subjects: ['PROFILE.>'] })
+  await fill(nc, env.jsm, 'PROFILE', 'PROFILE.in', n)
+  const replica = await inProcessReplica(env, project.functionsDir)
+  const handler = work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${work}, 32, 'sha256')` : ''
+  const imports = work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
+  const file = await project.addFunction('profile', functionSource({ name: 'profile', subject: 'PROFILE.in', concurrency: Number(values.concurrency), handler, imports }))
+  const threads0 = await threadCpu()
+  const cpu0 = process.cpuUsage()
+  const server0 = await procCpuUs(server.pid!)
+  const ms = await deployAndDrain(env, project.functionsDir, file, 'profile', 'PROFILE')
+  const cpu = process.cpuUsage(cpu0)
+  const serverUs = (await procCpuUs(server.pid!)) - server0
+  const perMsg = (us: number): string => `${(us / n).toFixed(1)} µs/msg`
+  console.log(`${n} messages in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000)} msg/s`)
+  const threads1 = await threadCpu()
+  const byName = new Map<string, number>()
+  for (const [tid, t] of threads1) byName.set(t.name, (byName.get(t.name) ?? 0) + t.us - (threads0.get(tid)?.us ?? 0))
+  console.log([...byName].sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${perMsg(us)}`).join(', '))
+  console.log(`CPU: replica process ${perMsg(cpu.user + cpu.system)} (all threads), nats-server ${perMsg(serverUs)}`)
+  await replica.stop(2_000)
+} finally {
+  await nc.close()
+  await server.stop()
+}
+
+/** CPU time of each thread of this process, from /proc (names: main, libuv pool, V8 workers, worker threads). */
+async function threadCpu(): Promise<Map<string, { name: string; us: number }>> {
+  const out = new Map<string, { name: string; us: number }>()
+  for (const tid of await readdir('/proc/self/task')) {
+    try {
+      const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8')
+      const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      out.set(tid, { name: `${name}:${tid === String(process.pid) ? "main" : tid}`, us: (Number(fields[11]) + Number(fields[12])) * 10_000 })
+    } catch {
+      // The thread ended.
+    }
+  }
+  return out
+}
