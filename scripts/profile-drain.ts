@@ -12,10 +12,11 @@ import { fileURLToPath } from 'node:url'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
+import { addRawConsumer, rawDrain } from './bench-raw.ts'
 import { deployAndDrain, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '512' } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '512' }, raw: { type: 'boolean', default: false } } })
 const n = Number(values.n)
 const work = Number(values.work)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -26,6 +27,14 @@ try {
   const project = await benchProject(root, 'profile')
   await env.jsm.streams.add({ name: 'PROFILE', subjects: ['PROFILE.>'] })
   await fill(nc, env.jsm, 'PROFILE', 'PROFILE.in', n)
+  if (values.raw) {
+    await addRawConsumer(env.jsm, 'PROFILE', 'PROFILE.in', 20_000)
+    const cpu0 = process.cpuUsage()
+    const server0 = await procCpuUs(server.pid!)
+    const ms = await rawDrain({ url: server.url, jsm: env.jsm, stream: 'PROFILE', n, work, maxMessages: 4_000 })
+    const cpu = process.cpuUsage(cpu0)
+    console.log(`raw: ${Math.round((n / ms) * 1000)} msg/s; CPU: process ${((cpu.user + cpu.system) / n).toFixed(1)} µs/msg, nats-server ${(((await procCpuUs(server.pid!)) - server0) / n).toFixed(1)} µs/msg`)
+  } else {
   const replica = await inProcessReplica(env, project.functionsDir)
   const handler = work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${work}, 32, 'sha256')` : ''
   const imports = work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
@@ -44,6 +53,7 @@ try {
   console.log([...byName].sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${perMsg(us)}`).join(', '))
   console.log(`CPU: replica process ${perMsg(cpu.user + cpu.system)} (all threads), nats-server ${perMsg(serverUs)}`)
   await replica.stop(2_000)
+  }
 } finally {
   await nc.close()
   await server.stop()

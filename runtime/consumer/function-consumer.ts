@@ -54,12 +54,22 @@ export interface FunctionConsumerOptions {
   replicaId?: string
 }
 
+/** How long one batch's synchronous work may hold a thread, ms; sets the batch size of CPU-bound functions. */
+const BATCH_BLOCKING_MS = 20
+/** Dispatches smaller than this many messages per thread go to one thread, as one batch. */
+const MIN_SPLIT = 8
+/** Acks confirmed as one group at most, and how long the first of a group may wait for more, ms. */
+const ACK_GROUP = 256
+const ACK_DELAY_MS = 5
+
 interface Held extends Delivery {
   lastSeenAt: number
   /** Handler run time, once its outcome is known. */
   durationMs?: number
   /** The version it ran on. */
   version?: string
+  /** Succeeded: its ack is queued or on its way. */
+  acking?: boolean
 }
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -75,6 +85,8 @@ export class FunctionConsumer {
   #fn: RunnableFunction
   #state: ConsumerState = 'idle'
   #flushScheduled = false
+  #acks: Held[] = []
+  #ackTimer: NodeJS.Timeout | undefined
   #heartbeat: NodeJS.Timeout | undefined
   #idle: (() => void) | undefined
 
@@ -183,11 +195,14 @@ export class FunctionConsumer {
         clearTimeout(timer)
         if (result === 'timeout') {
           this.#log.warn({ left: this.#held.size, graceMs }, 'shutdown grace over: handing unfinished messages back')
-          for (const d of [...this.#held]) this.#release(d)
+          this.#flushAcks()
+          for (const d of [...this.#held]) if (!d.acking) this.#release(d)
         }
       }
     } finally {
       clearInterval(beat)
+      this.#flushAcks()
+      this.#settler.close()
       this.#state = 'stopped'
       this.#log.info({ consumer: this.#o.consumer }, 'consumer stopped')
     }
@@ -231,10 +246,14 @@ export class FunctionConsumer {
     if (free <= 0 || this.#queue.length === 0 || this.#state !== 'running') return
     const take = this.#queue.splice(0, free)
     this.#running += take.length
-    const maxBatch = this.#o.maxBatch ?? 256
-    // Spread over the threads so CPU-bound handlers use every core; batch so each message does
-    // not pay a thread hop of its own.
-    const chunks = Math.max(Math.min(this.#o.pool.threads, take.length), Math.ceil(take.length / maxBatch))
+    // Batch so that each message does not pay a thread hop of its own, but keep a batch's
+    // synchronous work short: the messages of a batch start one after another on one thread, so
+    // a batch of CPU-bound handlers would hold its last message back and leave other threads idle.
+    const blockingMs = this.#o.pool.blockingMs(this.#fn.name)
+    const maxBatch = Math.min(this.#o.maxBatch ?? 256, blockingMs ? Math.max(1, Math.floor(BATCH_BLOCKING_MS / blockingMs)) : Number.POSITIVE_INFINITY)
+    // Spread a large dispatch over the threads so that CPU-bound handlers use every core; a small
+    // one goes whole to the least loaded thread (the pool's balancer counts messages).
+    const chunks = Math.max(1, Math.min(this.#o.pool.threads, Math.floor(take.length / MIN_SPLIT)), Math.ceil(take.length / maxBatch))
     const size = Math.ceil(take.length / chunks)
     for (let i = 0; i < take.length; i += size) this.#dispatchBatch(take.slice(i, i + size))
   }
@@ -242,8 +261,6 @@ export class FunctionConsumer {
   #dispatchBatch(batch: Held[]): void {
     const fn = this.#fn
     const encoded = encodeBatch(batch)
-    let acks: Held[] = []
-    let ackScheduled = false
     // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
     this.#o.pool.dispatch(fn, encoded, (index, outcome) => {
       this.#running--
@@ -253,25 +270,34 @@ export class FunctionConsumer {
         if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
         if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
       }
-      if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
-        // Acks of outcomes that arrive together are confirmed together.
-        acks.push(d)
-        if (!ackScheduled) {
-          ackScheduled = true
-          queueMicrotask(() => {
-            ackScheduled = false
-            const group = acks
-            acks = []
-            void this.#settler.ack(group).finally(() => {
-              for (const g of group) this.#emit(g, 'ok')
-              this.#forget(group)
-            })
-          })
-        }
-      } else {
-        void this.#settle(d, outcome, fn)
-      }
+      if (outcome.kind === 'ok' && outcome.outputs.length === 0) this.#queueAck(d)
+      else void this.#settle(d, outcome, fn)
       this.#scheduleFlush()
+    })
+  }
+
+  /**
+   * Acks of plain successes go out together, confirmed once per group (see Settler.ack): when
+   * ACK_GROUP messages are waiting, or ACK_DELAY_MS after the first. Each group costs a socket
+   * write and a round trip on both sides; outcomes of CPU-bound batches trickle in one or two at
+   * a time, and acking each as it came cost the main thread a write per message.
+   */
+  #queueAck(d: Held): void {
+    d.acking = true
+    this.#acks.push(d)
+    if (this.#acks.length >= ACK_GROUP) this.#flushAcks()
+    else this.#ackTimer ??= setTimeout(() => this.#flushAcks(), ACK_DELAY_MS)
+  }
+
+  #flushAcks(): void {
+    clearTimeout(this.#ackTimer)
+    this.#ackTimer = undefined
+    const group = this.#acks
+    if (group.length === 0) return
+    this.#acks = []
+    void this.#settler.ack(group).finally(() => {
+      for (const g of group) this.#emit(g, 'ok')
+      this.#forget(group)
     })
   }
 

@@ -111,6 +111,11 @@ export type Outcome = (
 export interface Outcomes {
   ok: Float64Array | null
   results: Array<[number, Outcome]>
+  /**
+   * How long starting the batch blocked the thread, ms: the synchronous parts of its handlers.
+   * Sent once per task, with the first report after every message started.
+   */
+  blockedMs?: number
 }
 
 /** Outcomes streamed from a worker before its task has finished. */

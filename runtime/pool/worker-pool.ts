@@ -4,7 +4,9 @@
  * that caused it fails (`timeout` or `crash`); every other message that was on the thread is
  * handed back as `requeue`, blameless, to be run again at once.
  */
-import { Piscina } from 'piscina'
+import { Piscina, type PiscinaTask } from 'piscina'
+/** A thread as piscina's load balancer sees it. */
+type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
 import type { BatchResult, BatchTask, Outcome, Outcomes, WireFunction, WireOutput } from './protocol.ts'
@@ -50,7 +52,15 @@ interface TaskState {
   terminating: boolean
   /** Sent with crash tracking on. */
   tracked: boolean
+  /** The thread the balancer gave it to (0 until then). */
+  threadId: number
   sink: OutcomeSink
+}
+
+/** Where piscina looks for a task's queue options; the balancer finds the task's id there. */
+const QUEUE_OPTIONS: typeof Piscina.queueOptionsSymbol = Piscina.queueOptionsSymbol
+interface QueueTag {
+  jetfnTaskId: number
 }
 
 const NO_OUTPUTS = Object.freeze([]) as unknown as WireOutput[]
@@ -75,6 +85,10 @@ export class WorkerPool {
   readonly #killedForTimeout = new Set<number>()
   /** Tasks sent before this time (ms since the epoch) run with crash tracking. */
   #trackUntil = 0
+  /** Per function: how long starting one message blocks a thread, ms (moving average). */
+  readonly #blocking = new Map<string, number>()
+  /** Messages given to each thread (by threadId) whose outcome has not come back. */
+  readonly #threadLoad = new Map<number, number>()
 
   constructor(opts: WorkerPoolOptions) {
     this.threads = opts.threads
@@ -91,6 +105,7 @@ export class WorkerPool {
       // sockets of handlers still awaiting I/O on it.
       atomics: 'disabled',
       resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb },
+      loadBalancer: (task, workers) => this.#balance(task, workers),
       workerData: opts.workerLog ?? {},
       execArgv: workerExecArgv(),
     })
@@ -111,6 +126,14 @@ export class WorkerPool {
     let n = 0
     for (const task of this.#tasks.values()) n += task.size - task.deliveredCount
     return n
+  }
+
+  /**
+   * How long starting one message of a function blocks its thread, ms, as measured so far
+   * (undefined before its first batch): the synchronous part of its handler, plus decoding.
+   */
+  blockingMs(fn: string): number | undefined {
+    return this.#blocking.get(fn)
   }
 
   /** Threads running at least one batch (a thread still starting up counts as busy). */
@@ -138,6 +161,7 @@ export class WorkerPool {
       timedOut: new Set(),
       terminating: false,
       tracked: Date.now() < this.#trackUntil,
+      threadId: 0,
       sink,
     }
     this.#tasks.set(taskId, task)
@@ -149,7 +173,9 @@ export class WorkerPool {
       decode: fn.decode,
       timeoutMs: fn.timeoutMs,
     }
-    const body: BatchTask = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress }
+    const body: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress }
+    // Read by the balancer (piscina hands it the task's queue options); structured clone skips it.
+    body[QUEUE_OPTIONS] = { jetfnTaskId: taskId }
     // No abort signal: piscina's balancer gives an abortable task a thread of its own and puts
     // nothing else on that thread meanwhile, which serialises async handlers (measured: it cut
     // drain throughput several-fold). The watchdog terminates threads itself instead.
@@ -180,8 +206,40 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Picks the thread for a task: the one with the fewest messages outstanding. piscina's own
+   * balancer counts tasks, not messages, and a task still counts until its last outcome is in:
+   * after a thread streamed the outcomes of a long CPU-bound batch it looked as busy as one still
+   * running, so new batches piled onto one thread while the other idled (the 1 ms CPU case ran
+   * at 1.2x of one thread on two).
+   */
+  #balance(info: PiscinaTask, workers: PiscinaWorker[]): PiscinaWorker | null {
+    const tag = (info as unknown as Record<symbol, QueueTag | null | undefined>)[QUEUE_OPTIONS]
+    const task = tag ? this.#tasks.get(tag.jetfnTaskId) : undefined
+    let best: PiscinaWorker | null = null
+    let bestLoad = Number.POSITIVE_INFINITY
+    for (const worker of workers) {
+      if (worker.terminating || worker.destroyed) continue
+      const load = this.#threadLoad.get(worker.id) ?? 0
+      if (load < bestLoad || (load === bestLoad && best !== null && worker.currentUsage < best.currentUsage)) {
+        best = worker
+        bestLoad = load
+      }
+    }
+    if (best && task) {
+      task.threadId = best.id
+      this.#threadLoad.set(best.id, bestLoad + task.size - task.deliveredCount)
+    }
+    return best
+  }
+
   /** Delivers a worker's report; returns how many outcomes it held. */
   #deliverAll(task: TaskState, outcomes: Outcomes): number {
+    if (outcomes.blockedMs !== undefined && task.size > 0) {
+      const perMessage = outcomes.blockedMs / task.size
+      const before = this.#blocking.get(task.fn.name)
+      this.#blocking.set(task.fn.name, before === undefined ? perMessage : before * 0.8 + perMessage * 0.2)
+    }
     const ok = outcomes.ok
     if (ok) {
       for (let i = 0; i < ok.length; i += 2) this.#deliver(task, ok[i]!, { kind: 'ok', durationMs: ok[i + 1]!, outputs: NO_OUTPUTS })
@@ -194,6 +252,11 @@ export class WorkerPool {
     if (task.delivered[index] === 1) return
     task.delivered[index] = 1
     task.deliveredCount++
+    if (task.threadId !== 0) {
+      const left = (this.#threadLoad.get(task.threadId) ?? 1) - 1
+      if (left > 0) this.#threadLoad.set(task.threadId, left)
+      else this.#threadLoad.delete(task.threadId)
+    }
     try {
       task.sink(index, outcome)
     } catch (err) {

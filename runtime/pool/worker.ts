@@ -7,10 +7,10 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Logger } from 'pino'
-import type { BatchResult, BatchTask, Outcome, OutcomeMessage } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcome, OutcomeMessage, Outcomes } from './protocol.ts'
 import { COLUMNS, Progress, readMessage } from './protocol.ts'
 import { loadFunctionModule } from './load-function-module.ts'
-import { BatchDeadlines, invoke, LOG_SLOT, type InvocationSlot } from './invoke.ts'
+import { BatchDeadlines, invoke, LOG_SLOT, type InvocationReport, type InvocationSlot } from './invoke.ts'
 import { toWireError } from './wire-error.ts'
 import { createWorkerLogger, type WorkerLogOptions } from '../log/worker-logger.ts'
 
@@ -71,31 +71,34 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     return { ok: null, results, streamed: 0 }
   }
 
+  if (task.count === 0) return { ok: null, results: [], streamed: 0 }
   const payload = new Uint8Array(task.buffer)
   const columns = new Float64Array(task.buffer, 0, task.count * COLUMNS)
-  const reports = new OutcomeReports(task.taskId, task.count)
   const deadlines = new BatchDeadlines(task.fn.timeoutMs)
-  const runs: Array<Promise<void>> = new Array(task.count)
+  let resolve!: (result: BatchResult) => void
+  const promise = new Promise<BatchResult>((r) => (resolve = r))
+  const reports = new OutcomeReports(task.taskId, task.count, task.track, () => {
+    deadlines.close()
+    resolve(reports.finish())
+  })
+  const startedAt = performance.now()
   for (let index = 0; index < task.count; index++) {
     const message = readMessage(task, columns, index)
     const slot: InvocationSlot = { progress, index }
-    let outcome: Promise<Outcome>
     if (task.track) {
       tracked++
-      outcome = current.run(slot, invoke, fn.definition, task.fn, message, payload, slot, log, deadlines).finally(untrack)
+      current.run(slot, invoke, fn.definition, task.fn, message, payload, slot, log, deadlines, reports)
     } else {
       syncSlot = slot
       try {
-        outcome = invoke(fn.definition, task.fn, message, payload, slot, log, deadlines)
+        invoke(fn.definition, task.fn, message, payload, slot, log, deadlines, reports)
       } finally {
         syncSlot = undefined
       }
     }
-    runs[index] = outcome.then((o) => reports.add(index, slot, o))
   }
-  await Promise.all(runs)
-  deadlines.close()
-  return reports.finish()
+  reports.blocked(performance.now() - startedAt)
+  return promise
 }
 
 function untrack(): void {
@@ -108,28 +111,52 @@ function untrack(): void {
  * outputs, no log lines), nearly every outcome, travels as two numbers in a Float64Array rather
  * than as an object: structured clone costs per object, on both threads.
  */
-class OutcomeReports {
+class OutcomeReports implements InvocationReport {
   readonly #taskId: number
+  readonly #count: number
+  readonly #tracked: boolean
+  readonly #done: () => void
+  #reported = 0
   readonly #ok: Float64Array
   #okFrom = 0
   #okTo = 0
   #results: Array<[number, Outcome]> = []
+  #blockedMs: number | undefined
   #streamed = 0
   #scheduled = false
   #finished = false
 
-  constructor(taskId: number, count: number) {
+  constructor(taskId: number, count: number, tracked: boolean, done: () => void) {
     this.#taskId = taskId
+    this.#count = count
+    this.#tracked = tracked
+    this.#done = done
     this.#ok = new Float64Array(count * 2)
   }
 
-  add(index: number, slot: InvocationSlot, outcome: Outcome): void {
+  ok(slot: InvocationSlot, durationMs: number): void {
+    if (slot.logs) {
+      this.outcome(slot, { kind: 'ok', durationMs, outputs: [] })
+      return
+    }
+    this.#ok[this.#okTo++] = slot.index
+    this.#ok[this.#okTo++] = durationMs
+    this.#reported++
+    this.#next()
+  }
+
+  outcome(slot: InvocationSlot, outcome: Outcome): void {
     if (slot.logs) outcome.logs = slot.logs
-    if (outcome.kind === 'ok' && outcome.outputs.length === 0 && !outcome.logs) {
-      this.#ok[this.#okTo++] = index
-      this.#ok[this.#okTo++] = outcome.durationMs
-    } else {
-      this.#results.push([index, outcome])
+    this.#results.push([slot.index, outcome])
+    this.#reported++
+    this.#next()
+  }
+
+  #next(): void {
+    if (this.#tracked) untrack()
+    if (this.#reported === this.#count) {
+      this.#done()
+      return
     }
     if (!this.#scheduled) {
       this.#scheduled = true
@@ -137,12 +164,22 @@ class OutcomeReports {
     }
   }
 
-  #take(): Pick<BatchResult, 'ok' | 'results'> {
+  /** Every message has started, which took `ms` of the thread's time. */
+  blocked(ms: number): void {
+    this.#blockedMs = ms
+  }
+
+  #take(): Outcomes {
     const ok = this.#okTo > this.#okFrom ? this.#ok.slice(this.#okFrom, this.#okTo) : null
     this.#okFrom = this.#okTo
     const results = this.#results
     this.#results = []
-    return { ok, results }
+    const taken: Outcomes = { ok, results }
+    if (this.#blockedMs !== undefined) {
+      taken.blockedMs = this.#blockedMs
+      this.#blockedMs = undefined
+    }
+    return taken
   }
 
   #flush(): void {

@@ -4,7 +4,7 @@
  * JetStream before the original is terminated.
  */
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { headers as natsHeaders, type NatsConnection } from '@nats-io/transport-node'
+import { createInbox, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
 import { deadLetterHeaders, deadLetterSubject } from './dead-letter.ts'
@@ -30,13 +30,37 @@ export interface SettlerOptions {
   confirmTimeoutMs?: number
 }
 
+interface PendingConfirm {
+  resolve: () => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
+}
+
 export class Settler {
   readonly #o: SettlerOptions
   readonly #timeout: number
+  /** Where the server confirms acks: `<inbox>.<n>`, one subscription for every confirm. */
+  #confirmInbox: string | undefined
+  #confirmSub: Subscription | undefined
+  readonly #confirms = new Map<string, PendingConfirm>()
+  #nextConfirm = 1
+  #closing = false
 
   constructor(opts: SettlerOptions) {
     this.#o = opts
     this.#timeout = opts.confirmTimeoutMs ?? 5_000
+  }
+
+  /** Stops listening for confirmations once none is pending (the function left this replica). */
+  close(): void {
+    this.#closing = true
+    this.#maybeUnsubscribe()
+  }
+
+  #maybeUnsubscribe(): void {
+    if (!this.#closing || this.#confirms.size > 0) return
+    this.#confirmSub?.unsubscribe()
+    this.#confirmSub = undefined
   }
 
   /**
@@ -51,7 +75,7 @@ export class Settler {
     for (let attempt = 1; ; attempt++) {
       try {
         for (let i = 0; i < group.length - 1; i++) this.#o.nc.publish(group[i]!.reply, ACK)
-        await this.#o.nc.request(group[group.length - 1]!.reply, ACK, { timeout: this.#timeout })
+        await this.#confirmedAck(group[group.length - 1]!.reply)
         return
       } catch (err) {
         if (attempt >= 3) {
@@ -61,6 +85,44 @@ export class Settler {
         this.#o.log.warn({ err, attempt, count: group.length }, 'ack not confirmed; acking again')
       }
     }
+  }
+
+  /**
+   * An ack with a reply subject: the server answers once it has applied it. Replies come to one
+   * subscription of this settler rather than through `nc.request()`, which costs a timer, a
+   * deferred and an Error (built on every success, by its cancel) per call: about 45 µs against
+   * 9 µs for a plain ack (NATS-NOTES).
+   */
+  #confirmedAck(reply: string): Promise<void> {
+    if (!this.#confirmSub) {
+      this.#confirmInbox = createInbox()
+      this.#confirmSub = this.#o.nc.subscribe(`${this.#confirmInbox}.*`, {
+        callback: (_err, msg) => {
+          const pending = this.#confirms.get(msg.subject)
+          if (!pending) return
+          this.#confirms.delete(msg.subject)
+          clearTimeout(pending.timer)
+          pending.resolve()
+          this.#maybeUnsubscribe()
+        },
+      })
+    }
+    const subject = `${this.#confirmInbox}.${this.#nextConfirm++}`
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.#confirms.delete(subject)
+        this.#maybeUnsubscribe()
+        reject(new Error(`ack not confirmed within ${this.#timeout} ms`))
+      }, this.#timeout)
+      this.#confirms.set(subject, { resolve, reject, timer })
+      try {
+        this.#o.nc.publish(reply, ACK, { reply: subject })
+      } catch (err) {
+        clearTimeout(timer)
+        this.#confirms.delete(subject)
+        reject(err as Error)
+      }
+    })
   }
 
   /** Keeps the server from redelivering a message still being worked on (resets `ack_wait`). */
