@@ -56,8 +56,10 @@ export interface FunctionConsumerOptions {
 
 /** How long one batch's synchronous work may hold a thread, ms; sets the batch size of CPU-bound functions. */
 const BATCH_BLOCKING_MS = 20
-/** Dispatches smaller than this many messages per thread go to one thread, as one batch. */
+/** Before a function's blocking time is known, dispatches of fewer messages per thread than this go to one thread. */
 const MIN_SPLIT = 8
+/** A dispatch is split over threads only with at least this much blocking work per thread, ms. */
+const SPLIT_MIN_MS = 1
 /** Acks confirmed as one group at most, and how long the first of a group may wait for more, ms. */
 const ACK_GROUP = 256
 const ACK_DELAY_MS = 5
@@ -251,9 +253,11 @@ export class FunctionConsumer {
     // a batch of CPU-bound handlers would hold its last message back and leave other threads idle.
     const blockingMs = this.#o.pool.blockingMs(this.#fn.name)
     const maxBatch = Math.min(this.#o.maxBatch ?? 256, blockingMs ? Math.max(1, Math.floor(BATCH_BLOCKING_MS / blockingMs)) : Number.POSITIVE_INFINITY)
-    // Spread a large dispatch over the threads so that CPU-bound handlers use every core; a small
-    // one goes whole to the least loaded thread (the pool's balancer counts messages).
-    const chunks = Math.max(1, Math.min(this.#o.pool.threads, Math.floor(take.length / MIN_SPLIT)), Math.ceil(take.length / maxBatch))
+    // Spread a dispatch over the threads only when it carries enough work to keep more than one
+    // busy (CPU-bound handlers then use every core); otherwise it goes whole to the least loaded
+    // thread (the pool's balancer counts messages): each batch costs a thread hop both ways.
+    const worth = blockingMs === undefined ? Math.floor(take.length / MIN_SPLIT) : Math.floor((take.length * blockingMs) / SPLIT_MIN_MS)
+    const chunks = Math.max(1, Math.min(this.#o.pool.threads, worth), Math.ceil(take.length / maxBatch))
     const size = Math.ceil(take.length / chunks)
     for (let i = 0; i < take.length; i += size) this.#dispatchBatch(take.slice(i, i + size))
   }
