@@ -13,7 +13,7 @@ import type { Logger } from 'pino'
 import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { decide, isPastMaxDeliver } from '../settle/decide.ts'
 import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
-import { parseAckSubject, type Delivery } from '../settle/delivery.ts'
+import { parseAckSubjectInto, type Delivery } from '../settle/delivery.ts'
 import { Settler } from '../settle/settler.ts'
 import type { InvocationEvent, InvocationObserver } from '../observe/invocation-event.ts'
 import type { ErrorKind, WireError } from '../pool/protocol.ts'
@@ -211,12 +211,12 @@ export class FunctionConsumer {
   }
 
   #receive(msg: Msg): void {
-    const info = parseAckSubject(msg.reply!)
-    if (!info) {
-      this.#log.warn({ reply: msg.reply }, 'delivery with an unreadable ack subject; left to redeliver')
+    const reply = msg.reply!
+    const d: Held = { msg, reply, stream: this.#fn.stream, seq: 0, deliveries: 0, timeMs: 0, lastSeenAt: Date.now(), durationMs: undefined, version: undefined, acking: false }
+    if (!parseAckSubjectInto(reply, d)) {
+      this.#log.warn({ reply }, 'delivery with an unreadable ack subject; left to redeliver')
       return
     }
-    const d: Held = { msg, reply: msg.reply!, ...info, lastSeenAt: Date.now() }
     this.#held.add(d)
     if (this.#state !== 'running') {
       this.#release(d)
@@ -266,17 +266,27 @@ export class FunctionConsumer {
     const fn = this.#fn
     const encoded = encodeBatch(batch)
     // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
-    this.#o.pool.dispatch(fn, encoded, (index, outcome) => {
-      this.#running--
-      const d = batch[index]!
-      d.version = fn.version
-      if (outcome.kind !== 'requeue') {
-        if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
-        if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
-      }
-      if (outcome.kind === 'ok' && outcome.outputs.length === 0) this.#queueAck(d)
-      else void this.#settle(d, outcome, fn)
-      this.#scheduleFlush()
+    this.#o.pool.dispatch(fn, encoded, {
+      ok: (index, durationMs) => {
+        this.#running--
+        const d = batch[index]!
+        d.version = fn.version
+        d.durationMs = durationMs
+        this.#queueAck(d)
+        this.#scheduleFlush()
+      },
+      outcome: (index, outcome) => {
+        this.#running--
+        const d = batch[index]!
+        d.version = fn.version
+        if (outcome.kind !== 'requeue') {
+          if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
+          if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
+        }
+        if (outcome.kind === 'ok' && outcome.outputs.length === 0) this.#queueAck(d)
+        else void this.#settle(d, outcome, fn)
+        this.#scheduleFlush()
+      },
     })
   }
 

@@ -9,15 +9,21 @@ import { Piscina, type PiscinaTask } from 'piscina'
 type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
-import type { BatchResult, BatchTask, Outcome, Outcomes, WireFunction, WireOutput } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcome, Outcomes, WireFunction } from './protocol.ts'
 import { isOutcomeMessage, Progress } from './protocol.ts'
 import { toWireError } from './wire-error.ts'
 
 /** An outcome as the pool reports it: the worker's, or `requeue` for a message that was not at fault. */
 export type PoolOutcome = Outcome | { kind: 'requeue'; reason: string }
 
-/** Receives the outcome of each message of a dispatched batch, exactly once per message. */
-export type OutcomeSink = (index: number, outcome: PoolOutcome) => void
+/**
+ * Receives the outcome of each message of a dispatched batch, exactly once per message: `ok` for
+ * a plain success (no outputs, no log lines), which needs no outcome object, `outcome` otherwise.
+ */
+export interface OutcomeSink {
+  ok(index: number, durationMs: number): void
+  outcome(index: number, outcome: PoolOutcome): void
+}
 
 /** What the pool needs to know of a function beyond what its workers need. */
 export interface DispatchFunction extends WireFunction {
@@ -62,8 +68,6 @@ const QUEUE_OPTIONS: typeof Piscina.queueOptionsSymbol = Piscina.queueOptionsSym
 interface QueueTag {
   jetfnTaskId: number
 }
-
-const NO_OUTPUTS = Object.freeze([]) as unknown as WireOutput[]
 
 /**
  * How long, after a thread died without a known culprit, every task runs with crash tracking
@@ -242,14 +246,31 @@ export class WorkerPool {
     }
     const ok = outcomes.ok
     if (ok) {
-      for (let i = 0; i < ok.length; i += 2) this.#deliver(task, ok[i]!, { kind: 'ok', durationMs: ok[i + 1]!, outputs: NO_OUTPUTS })
+      for (let i = 0; i < ok.length; i += 2) {
+        if (!this.#mark(task, ok[i]!)) continue
+        try {
+          task.sink.ok(ok[i]!, ok[i + 1]!)
+        } catch (err) {
+          this.#log.error({ err, fn: task.fn.name }, 'outcome handler failed')
+        }
+      }
     }
     for (const [index, outcome] of outcomes.results) this.#deliver(task, index, outcome)
     return outcomes.results.length + (ok ? ok.length / 2 : 0)
   }
 
   #deliver(task: TaskState, index: number, outcome: PoolOutcome): void {
-    if (task.delivered[index] === 1) return
+    if (!this.#mark(task, index)) return
+    try {
+      task.sink.outcome(index, outcome)
+    } catch (err) {
+      this.#log.error({ err, fn: task.fn.name }, 'outcome handler failed')
+    }
+  }
+
+  /** Counts message `index` of a task as reported; false if it already was. */
+  #mark(task: TaskState, index: number): boolean {
+    if (task.delivered[index] === 1) return false
     task.delivered[index] = 1
     task.deliveredCount++
     if (task.threadId !== 0) {
@@ -257,11 +278,7 @@ export class WorkerPool {
       if (left > 0) this.#threadLoad.set(task.threadId, left)
       else this.#threadLoad.delete(task.threadId)
     }
-    try {
-      task.sink(index, outcome)
-    } catch (err) {
-      this.#log.error({ err, fn: task.fn.name }, 'outcome handler failed')
-    }
+    return true
   }
 
   #maybeFinish(taskId: number, task: TaskState): void {

@@ -19,27 +19,39 @@ export interface Delivery {
  * message on the main thread, so it scans characters instead of splitting into strings.
  */
 export function parseAckSubject(reply: string): Omit<Delivery, 'msg' | 'reply'> | undefined {
-  if (!reply.startsWith('$JS.ACK.')) return undefined
+  const info = { stream: '', seq: 0, deliveries: 0, timeMs: 0 }
+  return parseAckSubjectInto(reply, info) ? info : undefined
+}
+
+/** {@link parseAckSubject} into an existing object (no allocation but the stream name); false if unreadable. */
+export function parseAckSubjectInto(reply: string, into: Omit<Delivery, 'msg' | 'reply'>): boolean {
+  if (!reply.startsWith('$JS.ACK.')) return false
   let count = 0
   for (let i = 0; i < reply.length; i++) {
     if (reply.charCodeAt(i) !== DOT) continue
-    if (count === dots.length) return undefined
+    if (count === dots.length) return false
     dots[count++] = i
   }
   const tokens = count + 1
   const base = tokens === 9 ? 2 : tokens >= 11 ? 4 : -1
-  if (base < 0) return undefined
+  if (base < 0) return false
   // No closures here: tsx's keepNames wraps each one in a defineProperty call per invocation.
-  if (tokenEnd(reply, base, count) === tokenStart(base)) return undefined
+  if (tokenEnd(reply, base, count) === tokenStart(base)) return false
   const deliveries = digits(reply, tokenStart(base + 2), tokenEnd(reply, base + 2, count))
   const seq = digits(reply, tokenStart(base + 3), tokenEnd(reply, base + 3, count))
   // Milliseconds from the nanosecond timestamp: its digits but the last six.
   const nsStart = tokenStart(base + 5)
   const nsEnd = tokenEnd(reply, base + 5, count)
-  if (!allDigits(reply, nsStart, nsEnd)) return undefined
+  if (!allDigits(reply, nsStart, nsEnd)) return false
   const timeMs = nsEnd - nsStart > 6 ? digits(reply, nsStart, nsEnd - 6) : 0
-  if (deliveries < 1 || seq < 0) return undefined
-  return { stream: reply.slice(tokenStart(base), tokenEnd(reply, base, count)), seq, deliveries, timeMs }
+  if (deliveries < 1 || seq < 0) return false
+  const stream = reply.slice(tokenStart(base), tokenEnd(reply, base, count))
+  // One stream per consumer: keep the string already held rather than a new copy per message.
+  if (into.stream !== stream) into.stream = stream
+  into.seq = seq
+  into.deliveries = deliveries
+  into.timeMs = timeMs
+  return true
 }
 
 /** Where token `k` (0-based) starts, given the dot positions in `dots`; k >= 1. */
