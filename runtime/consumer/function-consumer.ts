@@ -103,7 +103,7 @@ export class FunctionConsumer {
       consumer: opts.consumer,
       log: opts.log,
       capacity: () => this.#limit - this.#held.size,
-      minPull: Math.max(1, Math.floor(this.#limit / 4)),
+      minPull: Math.max(1, Math.floor(this.#limit / 8)),
       onMessage: (msg) => this.#receive(msg),
       onStall: async () => {
         await this.#o.ensureConsumer()
