@@ -60,8 +60,9 @@ const BATCH_BLOCKING_MS = 20
 const MIN_SPLIT = 8
 /** A dispatch is split over threads only with at least this much blocking work per thread, ms. */
 const SPLIT_MIN_MS = 1
-/** Acks confirmed as one group at most, and how long the first of a group may wait for more, ms. */
+/** Acks confirmed as one group at most; how many go out at the end of the turn; how long fewer may wait, ms. */
 const ACK_GROUP = 256
+const ACK_SOON = 32
 const ACK_DELAY_MS = 5
 
 interface Held extends Delivery {
@@ -89,6 +90,7 @@ export class FunctionConsumer {
   #flushScheduled = false
   #acks: Held[] = []
   #ackTimer: NodeJS.Timeout | undefined
+  #ackSoon = false
   #heartbeat: NodeJS.Timeout | undefined
   #idle: (() => void) | undefined
 
@@ -291,16 +293,29 @@ export class FunctionConsumer {
   }
 
   /**
-   * Acks of plain successes go out together, confirmed once per group (see Settler.ack): when
-   * ACK_GROUP messages are waiting, or ACK_DELAY_MS after the first. Each group costs a socket
-   * write and a round trip on both sides; outcomes of CPU-bound batches trickle in one or two at
-   * a time, and acking each as it came cost the main thread a write per message.
+   * Acks of plain successes go out together, confirmed once per group (see Settler.ack). Each
+   * group costs a socket write and a round trip on both sides, and holds its messages' room until
+   * confirmed. So a group goes out at once at ACK_GROUP acks, at the end of this event-loop turn
+   * once ACK_SOON wait (a busy function), and otherwise ACK_DELAY_MS after its first ack: the
+   * outcomes of CPU-bound batches trickle in one or two at a time, and acking each as it came cost
+   * the main thread a write per message.
    */
   #queueAck(d: Held): void {
     d.acking = true
     this.#acks.push(d)
-    if (this.#acks.length >= ACK_GROUP) this.#flushAcks()
-    else this.#ackTimer ??= setTimeout(() => this.#flushAcks(), ACK_DELAY_MS)
+    if (this.#acks.length >= ACK_GROUP) {
+      this.#flushAcks()
+    } else if (this.#acks.length >= ACK_SOON) {
+      if (!this.#ackSoon) {
+        this.#ackSoon = true
+        setImmediate(() => {
+          this.#ackSoon = false
+          this.#flushAcks()
+        })
+      }
+    } else {
+      this.#ackTimer ??= setTimeout(() => this.#flushAcks(), ACK_DELAY_MS)
+    }
   }
 
   #flushAcks(): void {
