@@ -97,9 +97,11 @@ export async function manyCase(env: BenchEnv): Promise<CaseResult> {
     idle100 = await idleUsage(child.pid!, idleSeconds)
     env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} %`)
 
-    // The busy function next to 99 idle ones first, then alone: the process is warmer for the
-    // second, which favours the baseline, not jetfn.
+    // The busy function next to 99 idle ones first, then alone. One warm-up drain before either
+    // (not counted): without it the first runs also paid the child's JIT warm-up, and the order
+    // alone favoured the baseline (runs rose 42k, 43k, 53k next to idle, then 56k, 61k, 62k alone).
     await undeploy(env, idleNames.slice(total - 1))
+    await busyRuns(env, project, n, 'warm', [], 1)
     await busyRuns(env, project, n, 'next', next)
     await undeploy(env, idleNames)
     await delay(settleMs)
@@ -135,8 +137,8 @@ export async function manyCase(env: BenchEnv): Promise<CaseResult> {
   }
 }
 
-async function busyRuns(env: BenchEnv, project: BenchProject, n: number, label: string, into: number[]): Promise<void> {
-  for (let r = 1; r <= env.runs; r++) {
+async function busyRuns(env: BenchEnv, project: BenchProject, n: number, label: string, into: number[], runs = env.runs): Promise<void> {
+  for (let r = 1; r <= runs; r++) {
     const stream = `MANY_${label.toUpperCase()}_${r}`
     const name = `busy_${label}_${r}`
     await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })

@@ -3,7 +3,9 @@
  * written the fastest way NATS-NOTES found: `consume({ callback })` with `m.ack()` in the callback.
  * Each measurement opens its own connection, as a replica has its own.
  */
+import { spawn } from 'node:child_process'
 import { pbkdf2Sync } from 'node:crypto'
+import { fileURLToPath } from 'node:url'
 import { AckPolicy, jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
 import { nowUs, waitDrained } from './bench-support.ts'
@@ -110,6 +112,22 @@ export async function rawDrainPerTick(o: Omit<RawDrainOptions, 'onMessage' | 'on
   } finally {
     await nc.close()
   }
+}
+
+/**
+ * {@link rawDrain} (or, with `perTick`, {@link rawDrainPerTick}) in a fresh child process; returns
+ * the milliseconds it measured.
+ */
+export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; perTick: boolean }): Promise<number> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-raw-child.ts', import.meta.url)), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  let err = ''
+  child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+  child.stderr.on('data', (chunk: Buffer) => (err += chunk.toString()))
+  const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
+  const line = out.trim().split('\n').at(-1) ?? ''
+  if (code !== 0 || !line.startsWith('{')) throw new Error(`raw child exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`)
+  return (JSON.parse(line) as { ms: number }).ms
 }
 
 /** Publishes `n` messages at `rate` per second with `js.publish`; each payload carries its send time. */

@@ -1,0 +1,29 @@
+/**
+ * One raw-loop measurement in a process of its own, as the limit script measures it: the parent
+ * fills the backlog, this process only drains it, so neither side of a ratio pays for the other's
+ * garbage or work. Usage: `node --import tsx scripts/bench-raw-child.ts '<json options>'`; prints
+ * `{"ms": <elapsed>}` on stdout.
+ */
+import { jetstreamManager } from '@nats-io/jetstream'
+import { connect } from '@nats-io/transport-node'
+import { rawDrain, rawDrainPerTick } from './bench-raw.ts'
+
+interface ChildOptions {
+  url: string
+  stream: string
+  n: number
+  work: number
+  maxMessages: number
+  perTick: boolean
+}
+
+const o = JSON.parse(process.argv[2] ?? '{}') as ChildOptions
+const nc = await connect({ servers: o.url, noAsyncTraces: true, name: 'bench raw child' })
+try {
+  const jsm = await jetstreamManager(nc)
+  const options = { url: o.url, jsm, stream: o.stream, n: o.n, work: o.work, maxMessages: o.maxMessages }
+  const ms = o.perTick ? await rawDrainPerTick(options) : await rawDrain(options)
+  process.stdout.write(`${JSON.stringify({ ms })}\n`)
+} finally {
+  await nc.close()
+}
