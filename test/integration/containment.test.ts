@@ -99,6 +99,32 @@ describe('a handler that hangs', () => {
   })
 })
 
+describe('a handler that honours ctx.signal', () => {
+  it('is aborted at its own timeout, while the rest of its batch finishes in time and is acked', async () => {
+    const prefix = uniquePrefix()
+    const replica = await replicaFor(prefix, { pool: { threads: 1 } })
+    // A grace far longer than the test: a dead letter before it proves the signal ended the
+    // handler, not the watchdog terminating its thread.
+    const fn = await fixture('aborts', prefix, { concurrency: 32, timeoutMs: 400, timeoutGraceMs: 30_000, retry: { maxDeliver: 1, backoffMs: [50], jitter: 0 } })
+    await publishMany(fn, 10, (i) => ({ ms: 20 + i * 30 }))
+    const longAck = await js.publish(fn.subject, json({ ms: 60_000 }))
+    await publishMany(fn, 10, (i) => ({ ms: 20 + i * 30 }))
+    await replica.deploy(fn)
+
+    await expect.poll(async () => (await deadLetters(jsm, fn.name)).length, { timeout: 10_000, interval: 50 }).toBe(1)
+    const [dl] = await deadLetters(jsm, fn.name)
+    expect(dl!.header.get('Fn-Error-Kind')).toBe('timeout')
+    expect(dl!.header.get('Fn-Source-Seq')).toBe(String(longAck.seq))
+    expect(dl!.header.get('Fn-Error')).toMatch(/^TimeoutError: timed out after 400 ms/)
+    // The 20 others (20 to 290 ms each) all finished within their own 400 ms.
+    await expect.poll(() => settled(jsm, fn), { timeout: 5_000 }).toBe(true)
+    const info = await jsm.consumers.info(fn.stream, consumerName(fn.name))
+    expect(info.delivered.consumer_seq).toBe(21)
+    expect(info.num_redelivered).toBe(0)
+    expect(await deadLetters(jsm, fn.name)).toHaveLength(1)
+  })
+})
+
 describe('a handler that blocks its thread', () => {
   it('for 3 x ackWait is kept alive by heartbeats: acked, delivered once', async () => {
     const prefix = uniquePrefix()
