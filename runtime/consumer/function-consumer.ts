@@ -248,18 +248,27 @@ export class FunctionConsumer {
   #dispatch(): void {
     const free = this.#fn.concurrency - this.#running
     if (free <= 0 || this.#queue.length === 0 || this.#state !== 'running') return
-    const take = this.#queue.splice(0, free)
-    this.#running += take.length
+    const pool = this.#o.pool
     // Batch so that each message does not pay a thread hop of its own, but keep a batch's
     // synchronous work short: the messages of a batch start one after another on one thread, so
     // a batch of CPU-bound handlers would hold its last message back and leave other threads idle.
-    const blockingMs = this.#o.pool.blockingMs(this.#fn.name)
+    const blockingMs = pool.blockingMs(this.#fn.name)
     const maxBatch = Math.min(this.#o.maxBatch ?? 256, blockingMs ? Math.max(1, Math.floor(BATCH_BLOCKING_MS / blockingMs)) : Number.POSITIVE_INFINITY)
-    // Spread a dispatch over the threads only when it carries enough work to keep more than one
+    const n = Math.min(free, this.#queue.length)
+    const idle = pool.idleThreads
+    // While every thread has a full batch of this function's work ahead of it, wait for a full
+    // batch: CPU-bound outcomes come back one batch at a time and freed slots trickle in, and
+    // sending each slot's message on its own cost a thread hop and a wake-up per message
+    // (5,748 batches for 8,000 messages in the 1 ms CPU case).
+    if (blockingMs && n < maxBatch && idle === 0 && this.#running * blockingMs >= pool.threads * BATCH_BLOCKING_MS) return
+    const take = this.#queue.splice(0, n)
+    this.#running += take.length
+    // Spread a dispatch over idle threads only when it carries enough work to keep more than one
     // busy (CPU-bound handlers then use every core); otherwise it goes whole to the least loaded
     // thread (the pool's balancer counts messages): each batch costs a thread hop both ways.
     const worth = blockingMs === undefined ? Math.floor(take.length / MIN_SPLIT) : Math.floor((take.length * blockingMs) / SPLIT_MIN_MS)
-    const chunks = Math.max(1, Math.min(this.#o.pool.threads, worth), Math.ceil(take.length / maxBatch))
+    const spread = blockingMs === undefined ? pool.threads : Math.max(1, idle)
+    const chunks = Math.max(1, Math.min(spread, worth), Math.ceil(take.length / maxBatch))
     const size = Math.ceil(take.length / chunks)
     for (let i = 0; i < take.length; i += size) this.#dispatchBatch(take.slice(i, i + size))
   }

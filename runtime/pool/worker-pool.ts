@@ -132,6 +132,13 @@ export class WorkerPool {
     return n
   }
 
+  /** Threads with no message outstanding. */
+  get idleThreads(): number {
+    let idle = 0
+    for (const worker of this.#piscina.threads) if (!this.#threadLoad.has(worker.threadId)) idle++
+    return idle
+  }
+
   /**
    * How long starting one message of a function blocks its thread, ms, as measured so far
    * (undefined before its first batch): the synchronous part of its handler, plus decoding.
