@@ -13,10 +13,10 @@ import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
 import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
 import { addRawConsumer, rawDrain } from './bench-raw.ts'
-import { deployAndDrain, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
+import { deploy, deployAndDrain, waitConsumers, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '512' }, raw: { type: 'boolean', default: false } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '512' }, raw: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' } } })
 const n = Number(values.n)
 const work = Number(values.work)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -36,6 +36,15 @@ try {
     console.log(`raw: ${Math.round((n / ms) * 1000)} msg/s; CPU: process ${((cpu.user + cpu.system) / n).toFixed(1)} µs/msg, nats-server ${(((await procCpuUs(server.pid!)) - server0) / n).toFixed(1)} µs/msg`)
   } else {
   const replica = await inProcessReplica(env, project.functionsDir)
+  const idle = Number(values.idle)
+  if (idle > 0) {
+    // Idle functions beside the busy one (case 6 of the benchmark).
+    await env.jsm.streams.add({ name: 'PROFILE_IDLE', subjects: ['PROFILE_IDLE.>'] })
+    const names = Array.from({ length: idle }, (_, i) => `idle_${i}`)
+    const files = await Promise.all(names.map((name, i) => project.addFunction(name, functionSource({ name, subject: `PROFILE_IDLE.f${i}` }))))
+    await deploy(env, project.functionsDir, files)
+    await waitConsumers(env.jsm, 'PROFILE_IDLE', idle)
+  }
   const handler = work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${work}, 32, 'sha256')` : ''
   const imports = work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
   const file = await project.addFunction('profile', functionSource({ name: 'profile', subject: 'PROFILE.in', concurrency: Number(values.concurrency), handler, imports }))
