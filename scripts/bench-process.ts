@@ -109,15 +109,21 @@ export async function manyCase(env: BenchEnv): Promise<CaseResult> {
     idle100 = await idleUsage(child.pid!, idleSeconds)
     env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} %`)
 
-    // The busy function next to 99 idle ones first, then alone. One warm-up drain before either
-    // (not counted): without it the first runs also paid the child's JIT warm-up, and the order
-    // alone favoured the baseline (runs rose 42k, 43k, 53k next to idle, then 56k, 61k, 62k alone).
+    // Runs alternate next to 99 idle ones and alone (the idle ones removed, then deployed
+    // again), after one warm-up drain that is not counted: run in two blocks, the first block
+    // paid the child's warm-up and the machine's drift fell on one side only.
     await undeploy(env, idleNames.slice(total - 1))
+    const idleFiles = files.slice(0, total - 1)
     await busyRuns(env, project, n, 'warm', [], 1)
-    await busyRuns(env, project, n, 'next', next)
-    await undeploy(env, idleNames)
-    await delay(settleMs)
-    await busyRuns(env, project, n, 'alone', alone)
+    for (let r = 1; r <= env.runs; r++) {
+      if (r > 1) {
+        await deploy(env, project.functionsDir, idleFiles)
+        await waitConsumers(env.jsm, idleStream, total - 1)
+      }
+      await busyRuns(env, project, n, `next${r}`, next, 1)
+      await undeploy(env, idleNames)
+      await busyRuns(env, project, n, `alone${r}`, alone, 1)
+    }
   } finally {
     await stopProcess(child)
     await undeploy(env, idleNames)
