@@ -94,9 +94,12 @@ export default defineFunction({
 `
 }
 
-/** `fn start --config <file>` as a child process: a replica as a user runs it. */
+/**
+ * `fn start --config <file>` as a child process: a replica as a user runs it, through the `fn`
+ * executable itself, so that the node flags of its shebang apply.
+ */
 export function startFnProcess(root: string, configFile: string, url: string): ChildProcess {
-  return spawn(process.execPath, ['bin/fn.js', 'start', '--config', configFile], { cwd: root, env: { ...process.env, NATS_URL: url }, stdio: 'ignore' })
+  return spawn(join(root, 'bin', 'fn.js'), ['start', '--config', configFile], { cwd: root, env: { ...process.env, NATS_URL: url }, stdio: 'ignore' })
 }
 
 /** A free TCP port on loopback (for an `fn start` child's health server). */

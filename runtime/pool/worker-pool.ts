@@ -108,7 +108,7 @@ export class WorkerPool {
       // With 'sync' atomics an idle piscina thread blocks in Atomics.wait, freezing the timers and
       // sockets of handlers still awaiting I/O on it.
       atomics: 'disabled',
-      resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb },
+      resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 24 },
       loadBalancer: (task, workers) => this.#balance(task, workers),
       workerData: opts.workerLog ?? {},
       execArgv: workerExecArgv(),
