@@ -63,10 +63,7 @@ export async function rawDrain(o: RawDrainOptions): Promise<number> {
     // before it has been applied too (the same argument as the runtime's Settler.ack).
     const confirmed = await last.ackAck()
     if (!confirmed) throw new Error('raw: the last ack was not confirmed')
-    await waitDrained(o.jsm, o.stream, DURABLE)
-    const elapsed = performance.now() - start
-    await messages.close()
-    return elapsed
+    return await drained(o, start, messages)
   } finally {
     await nc.close()
   }
@@ -105,10 +102,7 @@ export async function rawDrainPerTick(o: Omit<RawDrainOptions, 'onMessage' | 'on
       if (!(await m.ackAck())) throw new Error('raw per tick: the last ack was not confirmed')
       break
     }
-    await waitDrained(o.jsm, o.stream, DURABLE)
-    const elapsed = performance.now() - start
-    await messages.close()
-    return elapsed
+    return await drained(o, start, messages)
   } finally {
     await nc.close()
   }
@@ -128,6 +122,14 @@ export async function rawDrainInChild(o: { url: string; stream: string; n: numbe
   const line = out.trim().split('\n').at(-1) ?? ''
   if (code !== 0 || !line.startsWith('{')) throw new Error(`raw child exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`)
   return (JSON.parse(line) as { ms: number }).ms
+}
+
+/** Waits until the server shows the consumer drained; returns the ms since `start` and closes the loop. */
+async function drained(o: { jsm: JetStreamManager; stream: string }, start: number, messages: { close(): Promise<unknown> }): Promise<number> {
+  await waitDrained(o.jsm, o.stream, DURABLE)
+  const elapsed = performance.now() - start
+  await messages.close()
+  return elapsed
 }
 
 /** Publishes `n` messages at `rate` per second with `js.publish`; each payload carries its send time. */

@@ -41,31 +41,12 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<{ raw: number[
     const warm = await jetfnDrain(env, project, spec, 'warm', Math.ceil(spec.n / 4))
     env.log(`${spec.key} warm-up jetfn (not counted): ${fmtInt(warm)} msg/s`)
     for (let r = 1; r <= env.runs; r++) {
-      const rawStream = `${spec.key.toUpperCase()}_${r}_RAW`
-      await env.jsm.streams.add({ name: rawStream, subjects: [`${rawStream}.>`] })
-      try {
-        await addRawConsumer(env.jsm, rawStream, `${rawStream}.in`, RAW_MAX_ACK_PENDING)
-        await fill(env.nc, env.jsm, rawStream, `${rawStream}.in`, spec.n)
-        const ms = await rawDrainInChild({ url: env.url, stream: rawStream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages, perTick: false })
-        raw.push(msgRate(spec.n, ms))
-        env.log(`${spec.key} run ${r} raw:   ${fmtInt(raw.at(-1)!)} msg/s`)
-      } finally {
-        await env.jsm.streams.delete(rawStream)
-      }
+      raw.push(await rawRun(env, spec, `${r}_RAW`, false))
+      env.log(`${spec.key} run ${r} raw:   ${fmtInt(raw.at(-1)!)} msg/s`)
       if (spec.perTick) {
-        const tickStream = `${spec.key.toUpperCase()}_${r}_TICK`
-        await env.jsm.streams.add({ name: tickStream, subjects: [`${tickStream}.>`] })
-        try {
-          await addRawConsumer(env.jsm, tickStream, `${tickStream}.in`, RAW_MAX_ACK_PENDING)
-          await fill(env.nc, env.jsm, tickStream, `${tickStream}.in`, spec.n)
-          const ms = await rawDrainInChild({ url: env.url, stream: tickStream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages, perTick: true })
-          perTick.push(msgRate(spec.n, ms))
-          env.log(`${spec.key} run ${r} raw, acks per tick: ${fmtInt(perTick.at(-1)!)} msg/s`)
-        } finally {
-          await env.jsm.streams.delete(tickStream)
-        }
+        perTick.push(await rawRun(env, spec, `${r}_TICK`, true))
+        env.log(`${spec.key} run ${r} raw, acks per tick: ${fmtInt(perTick.at(-1)!)} msg/s`)
       }
-
       jetfn.push(await jetfnDrain(env, project, spec, `${r}`, spec.n))
       env.log(`${spec.key} run ${r} jetfn: ${fmtInt(jetfn.at(-1)!)} msg/s`)
     }
@@ -73,6 +54,20 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<{ raw: number[
     await stopProcess(replica)
   }
   return { raw, perTick, jetfn }
+}
+
+/** Drains a backlog of `spec.n` through the raw loop in a child process; returns msg/s. */
+async function rawRun(env: BenchEnv, spec: DrainSpec, suffix: string, perTick: boolean): Promise<number> {
+  const stream = `${spec.key.toUpperCase()}_${suffix}`
+  await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
+  try {
+    await addRawConsumer(env.jsm, stream, `${stream}.in`, RAW_MAX_ACK_PENDING)
+    await fill(env.nc, env.jsm, stream, `${stream}.in`, spec.n)
+    const ms = await rawDrainInChild({ url: env.url, stream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages, perTick })
+    return msgRate(spec.n, ms)
+  } finally {
+    await env.jsm.streams.delete(stream)
+  }
 }
 
 /** Drains `n` messages through a new function deployed to the running replica; returns msg/s. */
