@@ -2,9 +2,12 @@
  * The one piscina pool of a replica, shared by every function. It takes batches, reports one
  * outcome per message, and turns the ways a thread can die into per-message outcomes: the handler
  * that caused it fails (`timeout` or `crash`); every other message that was on the thread is
- * handed back as `requeue`, blameless, to be run again at once.
+ * handed back as `requeue`, blameless, to be run again at once. When the culprit of a crash is not
+ * known, nobody is blamed and tasks run with crash tracking for a while (see BatchTask.track).
+ * Its own balancer gives each batch to the thread with the fewest messages outstanding.
  */
 import { Piscina, type PiscinaTask } from 'piscina'
+
 /** A thread as piscina's load balancer sees it. */
 type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
