@@ -173,3 +173,17 @@ export function logRecords(output: string, msg: string): Record<string, unknown>
   }
   return out
 }
+
+/** Source of `<prefix>_ok` on `<prefix>.in.ok`: a handler that resolves. */
+export function okFunctionSource(prefix: string): string {
+  return `import { defineFunction } from 'jetfn'
+export default defineFunction({ name: '${prefix}_ok', subject: '${prefix}.in.ok', async handler() {} })
+`
+}
+
+/** Source of `<prefix>_dead` on `<prefix>.in.dead`: a handler that throws NonRetryableError. */
+export function deadFunctionSource(prefix: string): string {
+  return `import { defineFunction, NonRetryableError } from 'jetfn'
+export default defineFunction({ name: '${prefix}_dead', subject: '${prefix}.in.dead', async handler() { throw new NonRetryableError('never') } })
+`
+}

@@ -6,7 +6,7 @@ import { createHash } from 'node:crypto'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import type { DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
 import { uniquePrefix } from '../helpers/nats-server.ts'
 import { useTestServer } from '../helpers/test-server.ts'
@@ -32,15 +32,6 @@ export default defineFunction({
 `
 }
 
-async function project(prefix: string, functions: Record<string, string>): Promise<DevProject> {
-  const p = await writeDevProject({
-    prefix,
-    config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '5s', pool: { threads: 2 } },
-    functions,
-  })
-  t.cleanup.push(() => p.remove())
-  return p
-}
 
 function start(p: DevProject, label?: string): FnReplica {
   const r = spawnStart(p, t.server.url, label)
@@ -51,16 +42,8 @@ function start(p: DevProject, label?: string): FnReplica {
 const live = (version?: string) => (r: Record<string, unknown>) =>
   r.msg === 'function version live' && (version === undefined || r.version === version.slice(0, 12))
 
-async function output(prefix: string, id: string): Promise<{ tag: string; version: string }> {
-  let found: { tag: string; version: string } | undefined
-  await expect
-    .poll(async () => {
-      const m = await t.jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
-      found = m?.json()
-      return found !== undefined
-    }, { timeout: 15_000 })
-    .toBe(true)
-  return found!
+function output(prefix: string, id: string): Promise<{ tag: string; version: string }> {
+  return t.lastJson(prefix, `${prefix}.out.${id}`)
 }
 
 async function revisions(name: string): Promise<number> {
@@ -70,7 +53,7 @@ async function revisions(name: string): Promise<number> {
 describe('fn deploy and fn start', () => {
   it('serves each new version, finishes in-flight work on the old one, no-ops an unchanged deploy, rolls back', async () => {
     const prefix = uniquePrefix()
-    const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1') })
+    const p = await t.project(prefix, { 'greet.ts': greet(prefix, 'v1') })
     const first = await runFn(p, ['deploy'], t.server.url)
     expect(first.stderr).toBe('')
     expect(first.code).toBe(0)
@@ -121,7 +104,7 @@ describe('fn deploy and fn start', () => {
 
   it('a bundle that throws at import leaves the previous version serving; a build error or bad export fails the deploy and changes nothing', async () => {
     const prefix = uniquePrefix()
-    const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1') })
+    const p = await t.project(prefix, { 'greet.ts': greet(prefix, 'v1') })
     expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
     const v1 = (await t.registry.get('greet'))!
     const replica = start(p)
@@ -155,7 +138,7 @@ describe('fn deploy and fn start', () => {
 
   it('fn rm: the replica stops the function and its consumer is gone', async () => {
     const prefix = uniquePrefix()
-    const p = await project(prefix, { 'greet.ts': greet(prefix, 'v1').replace("name: 'greet'", "name: 'gone'") })
+    const p = await t.project(prefix, { 'greet.ts': greet(prefix, 'v1').replace("name: 'greet'", "name: 'gone'") })
     expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
     const replica = start(p)
     await replica.waitFor((r) => r.msg === 'function version live' && r.fn === 'gone', 'live')
@@ -186,7 +169,7 @@ export default defineFunction({
   },
 })
 `
-    const p = await project(prefix, { 'count.ts': counter('v1') })
+    const p = await t.project(prefix, { 'count.ts': counter('v1') })
     expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
     const a = start(p, 'A')
     const b = start(p, 'B')

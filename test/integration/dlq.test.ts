@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest'
 import type { StoredMsg } from '@nats-io/jetstream'
 import { headers as natsHeaders } from '@nats-io/transport-node'
 import type { DeadLetterDetailJson, DeadLetterSummaryJson } from '../../runtime/dlq/dead-letter-json.ts'
-import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import type { DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
 import { uniquePrefix } from '../helpers/nats-server.ts'
 import { useTestServer } from '../helpers/test-server.ts'
@@ -57,15 +57,6 @@ export default defineFunction({
 `
 }
 
-async function project(prefix: string, functions: Record<string, string>): Promise<DevProject> {
-  const p = await writeDevProject({
-    prefix,
-    config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '5s', pool: { threads: 2 } },
-    functions,
-  })
-  t.cleanup.push(() => p.remove())
-  return p
-}
 
 function start(p: DevProject): FnReplica {
   const r = spawnStart(p, t.server.url)
@@ -99,16 +90,8 @@ async function waitForDeadLetters(fn: string, n: number): Promise<StoredMsg[]> {
 const header = (m: StoredMsg, name: string) => m.header.get(name)
 const byId = (letters: StoredMsg[], id: string) => letters.find((m) => m.string().includes(`"${id}"`))!
 
-async function output(prefix: string, id: string): Promise<unknown> {
-  let found: unknown
-  await expect
-    .poll(async () => {
-      const m = await t.jsm.streams.getMessage(prefix, { last_by_subj: `${prefix}.out.${id}` }).catch(() => null)
-      found = m?.json()
-      return found !== undefined
-    }, { timeout: 15_000 })
-    .toBe(true)
-  return found
+function output(prefix: string, id: string): Promise<unknown> {
+  return t.lastJson(prefix, `${prefix}.out.${id}`)
 }
 
 async function consumerSettled(stream: string, fn: string): Promise<void> {
@@ -125,7 +108,7 @@ async function deadLettered() {
   const prefix = uniquePrefix()
   const name = `${prefix}_flaky`
   const otherName = `${prefix}_other`
-  const p = await project(prefix, { 'flaky.ts': flaky(name, prefix, 'v1'), 'other.ts': other(otherName, prefix) })
+  const p = await t.project(prefix, { 'flaky.ts': flaky(name, prefix, 'v1'), 'other.ts': other(otherName, prefix) })
   expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
   const v1 = (await t.registry.get(name))!.version
   const replica = start(p)

@@ -8,7 +8,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { functionStatuses, type FunctionStatus } from '../../runtime/deploy/function-status.ts'
-import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import { deadFunctionSource, okFunctionSource, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, spawnStart } from '../helpers/fn-process.ts'
 import { uniquePrefix } from '../helpers/nats-server.ts'
 import { useTestServer } from '../helpers/test-server.ts'
@@ -22,12 +22,8 @@ const t = useTestServer()
 function functions(prefix: string, latch: string): Record<string, string> {
   const wait = `while (!existsSync(${JSON.stringify(latch)})) await new Promise((r) => setTimeout(r, 10))`
   return {
-    'ok.ts': `import { defineFunction } from 'jetfn'
-export default defineFunction({ name: '${prefix}_ok', subject: '${prefix}.in.ok', async handler() {} })
-`,
-    'dead.ts': `import { defineFunction, NonRetryableError } from 'jetfn'
-export default defineFunction({ name: '${prefix}_dead', subject: '${prefix}.in.dead', async handler() { throw new NonRetryableError('never') } })
-`,
+    'ok.ts': okFunctionSource(prefix),
+    'dead.ts': deadFunctionSource(prefix),
     'block.ts': `import { existsSync } from 'node:fs'
 import { defineFunction } from 'jetfn'
 export default defineFunction({
@@ -67,12 +63,7 @@ describe('fn ls', () => {
     const prefix = uniquePrefix()
     const latch = join(tmpdir(), `${prefix}.latch`)
     t.cleanup.push(() => rm(latch, { force: true }))
-    const p = await writeDevProject({
-      prefix,
-      config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port: 0 }, shutdownGrace: '2s', pool: { threads: 2 } },
-      functions: functions(prefix, latch),
-    })
-    t.cleanup.push(() => p.remove())
+    const p = await t.project(prefix, functions(prefix, latch), { shutdownGrace: '2s' })
     const fn = (n: string) => `${prefix}_${n}`
     const names = [fn('block'), fn('dead'), fn('ok'), fn('retry')]
 

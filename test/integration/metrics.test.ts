@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { jetstream } from '@nats-io/jetstream'
 import { connectTo } from '../helpers/connect.ts'
-import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import { type DevProject, deadFunctionSource, okFunctionSource } from '../helpers/dev-process.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
 import { useTestServer } from '../helpers/test-server.ts'
@@ -76,12 +76,8 @@ async function readyz(port: number): Promise<{ status: number; body: { ready: bo
 /** Function sources: `ok` resolves, `dead` is non-retryable, `flaky` fails its first delivery, `block` waits for a latch file. */
 function functions(prefix: string, latch: string): Record<string, string> {
   return {
-    'ok.ts': `import { defineFunction } from 'jetfn'
-export default defineFunction({ name: '${prefix}_ok', subject: '${prefix}.in.ok', async handler() {} })
-`,
-    'dead.ts': `import { defineFunction, NonRetryableError } from 'jetfn'
-export default defineFunction({ name: '${prefix}_dead', subject: '${prefix}.in.dead', async handler() { throw new NonRetryableError('never') } })
-`,
+    'ok.ts': okFunctionSource(prefix),
+    'dead.ts': deadFunctionSource(prefix),
     'flaky.ts': `import { defineFunction } from 'jetfn'
 export default defineFunction({
   name: '${prefix}_flaky',
@@ -107,14 +103,8 @@ export default defineFunction({
   }
 }
 
-async function project(prefix: string, port: number, fns: Record<string, string>): Promise<DevProject> {
-  const p = await writeDevProject({
-    prefix,
-    config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port }, shutdownGrace: '2s', pool: { threads: 2 } },
-    functions: fns,
-  })
-  t.cleanup.push(() => p.remove())
-  return p
+function project(prefix: string, port: number, fns: Record<string, string>): Promise<DevProject> {
+  return t.project(prefix, fns, { http: { port }, shutdownGrace: '2s' })
 }
 
 function start(p: DevProject, url: string): FnReplica {
@@ -226,9 +216,7 @@ describe('/readyz', () => {
     const prefix = uniquePrefix()
     const port = await freePort()
     const p = await project(prefix, port, {
-      'ok.ts': `import { defineFunction } from 'jetfn'
-export default defineFunction({ name: '${prefix}_ok', subject: '${prefix}.in.ok', async handler() {} })
-`,
+      'ok.ts': okFunctionSource(prefix),
     })
     await deployAndStart(p, own.url, [`${prefix}_ok`])
     expect(await readyz(port)).toEqual({ status: 200, body: { ready: true, problems: [] } })
