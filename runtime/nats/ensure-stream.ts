@@ -19,7 +19,37 @@ export interface StreamSpec {
   duplicateWindowMs: number
 }
 
-export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, log: Logger): Promise<void> {
+/**
+ * Ensures one stream. A timeout or an unavailable JetStream (a cluster still electing its leader,
+ * a replicated stream slow to place) is tried again, every second, for up to `retryForMs`
+ * (default 30 000 ms) before it is reported: a replica starting beside a restarting cluster
+ * should wait for it, not exit. Seen on a loaded 3-node cluster: creating the R3 DLQ stream took
+ * longer than the 5 s API timeout once.
+ */
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, log: Logger, retryForMs = 30_000): Promise<void> {
+  const deadline = Date.now() + retryForMs
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await ensureStreamOnce(jsm, spec, log)
+      return
+    } catch (err) {
+      if (!isTransient(err) || Date.now() >= deadline) throw err
+      log.warn({ stream: spec.name, attempt, err: (err as Error).message }, 'JetStream not answering yet; ensuring the stream again')
+      await new Promise((resolve) => setTimeout(resolve, 1_000))
+    }
+  }
+}
+
+/** A timeout, no responders, or JetStream "temporarily unavailable" (503), anywhere in the cause chain. */
+function isTransient(err: unknown): boolean {
+  for (let e = err as { name?: string; message?: string; code?: unknown; cause?: unknown; api_error?: { code?: number } } | undefined, depth = 0; e && depth < 5; e = e.cause as typeof e, depth++) {
+    if (e.name === 'TimeoutError' || e.name === 'NoRespondersError' || e.api_error?.code === 503) return true
+    if (typeof e.message === 'string' && /timeout|no responders|temporarily unavailable/i.test(e.message)) return true
+  }
+  return false
+}
+
+async function ensureStreamOnce(jsm: JetStreamManager, spec: StreamSpec, log: Logger): Promise<void> {
   const wanted: Partial<StreamConfig> & { name: string } = {
     name: spec.name,
     subjects: [...spec.subjects],
