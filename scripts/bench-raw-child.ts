@@ -6,7 +6,7 @@
  */
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
-import { rawDrain, rawDrainPerTick } from './bench-raw.ts'
+import { rawDrain, rawDrainPerTick, rawDrainThreads, type RawMode } from './bench-raw.ts'
 
 interface ChildOptions {
   url: string
@@ -14,7 +14,8 @@ interface ChildOptions {
   n: number
   work: number
   maxMessages: number
-  perTick: boolean
+  mode: RawMode
+  threads?: number
 }
 
 const o = JSON.parse(process.argv[2] ?? '{}') as ChildOptions
@@ -22,7 +23,12 @@ const nc = await connect({ servers: o.url, noAsyncTraces: true, name: 'bench raw
 try {
   const jsm = await jetstreamManager(nc)
   const options = { url: o.url, jsm, stream: o.stream, n: o.n, work: o.work, maxMessages: o.maxMessages }
-  const ms = o.perTick ? await rawDrainPerTick(options) : await rawDrain(options)
+  const ms =
+    o.mode === 'per-tick'
+      ? await rawDrainPerTick(options)
+      : o.mode === 'threads'
+        ? await rawDrainThreads({ ...options, threads: o.threads ?? 2 })
+        : await rawDrain(options)
   process.stdout.write(`${JSON.stringify({ ms })}\n`)
 } finally {
   await nc.close()

@@ -4,6 +4,7 @@
  * Each measurement opens its own connection, as a replica has its own.
  */
 import { spawn } from 'node:child_process'
+import { Worker } from 'node:worker_threads'
 import { pbkdf2Sync } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
 import { AckPolicy, jetstream, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
@@ -109,10 +110,47 @@ export async function rawDrainPerTick(o: Omit<RawDrainOptions, 'onMessage' | 'on
 }
 
 /**
- * {@link rawDrain} (or, with `perTick`, {@link rawDrainPerTick}) in a fresh child process; returns
- * the milliseconds it measured.
+ * The ceiling of any design that runs handlers on worker threads: `threads` worker threads, each
+ * with its own connection running the raw callback loop (no-op, `m.ack()` per message) on the one
+ * durable consumer, and nothing else: no runtime, no hand-over between threads. Returns the ms
+ * from the threads being told to start to the consumer drained on the server (which also confirms
+ * every ack). Context for case 1: on 2 cores this drained at 0.83x-0.87x of the main-thread loop.
  */
-export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; perTick: boolean }): Promise<number> {
+export async function rawDrainThreads(o: Omit<RawDrainOptions, 'onMessage' | 'onReady' | 'work'> & { threads: number }): Promise<number> {
+  const file = new URL('./bench-raw-thread.ts', import.meta.url).href
+  // A worker's entry file does not go through tsx's hooks on Node 20; tsImport loads it.
+  const shim = `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(file)}, ${JSON.stringify(import.meta.url)}))`
+  const workerData = { url: o.url, stream: o.stream, maxMessages: o.maxMessages, durable: DURABLE }
+  const threads = Array.from({ length: o.threads }, () => new Worker(shim, { eval: true, workerData }))
+  const said = (w: Worker, what: string): Promise<void> =>
+    new Promise((resolve, reject) => {
+      w.once('error', reject)
+      const on = (m: unknown): void => {
+        if (m !== what) return
+        w.off('message', on)
+        resolve()
+      }
+      w.on('message', on)
+    })
+  try {
+    await Promise.all(threads.map((w) => said(w, 'ready')))
+    const start = performance.now()
+    const started = threads.map((w) => said(w, 'started'))
+    for (const w of threads) w.postMessage('go')
+    await Promise.all(started)
+    await waitDrained(o.jsm, o.stream, DURABLE, { pollMs: 5 })
+    return performance.now() - start
+  } finally {
+    for (const w of threads) w.postMessage('stop')
+    await Promise.all(threads.map((w) => new Promise((resolve) => w.once('exit', resolve))))
+  }
+}
+
+/** How a raw measurement drains: see {@link rawDrain}, {@link rawDrainPerTick}, {@link rawDrainThreads}. */
+export type RawMode = 'callback' | 'per-tick' | 'threads'
+
+/** A raw drain of `mode` in a fresh child process; returns the milliseconds it measured. */
+export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; mode: RawMode; threads?: number }): Promise<number> {
   const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-raw-child.ts', import.meta.url)), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''

@@ -57,9 +57,13 @@ try {
   const perMsg = (us: number): string => `${(us / n).toFixed(1)} µs/msg`
   console.log(`${n} messages in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000)} msg/s`)
   const threads1 = await threadCpu()
-  const byName = new Map<string, number>()
-  for (const [tid, t] of threads1) byName.set(t.name, (byName.get(t.name) ?? 0) + t.us - (threads0.get(tid)?.us ?? 0))
-  console.log([...byName].sort((a, b) => b[1] - a[1]).map(([name, us]) => `${name} ${perMsg(us)}`).join(', '))
+  const byName = new Map<string, { us: number; switches: number }>()
+  for (const [tid, t] of threads1) {
+    const before = threads0.get(tid)
+    byName.set(t.name, { us: t.us - (before?.us ?? 0), switches: t.switches - (before?.switches ?? 0) })
+  }
+  const busy = [...byName].filter(([, t]) => t.us > 0).sort((a, b) => b[1].us - a[1].us)
+  console.log(busy.map(([name, t]) => `${name} ${perMsg(t.us)} (${(t.switches / n).toFixed(2)} wake-ups/msg)`).join(', '))
   console.log(`CPU: replica process ${perMsg(cpu.user + cpu.system)} (all threads), nats-server ${perMsg(serverUs)}`)
   await replica.stop(2_000)
   }
@@ -69,14 +73,16 @@ try {
 }
 
 /** CPU time of each thread of this process, from /proc (names: main, libuv pool, V8 workers, worker threads). */
-async function threadCpu(): Promise<Map<string, { name: string; us: number }>> {
-  const out = new Map<string, { name: string; us: number }>()
+async function threadCpu(): Promise<Map<string, { name: string; us: number; switches: number }>> {
+  const out = new Map<string, { name: string; us: number; switches: number }>()
   for (const tid of await readdir('/proc/self/task')) {
     try {
       const stat = await readFile(`/proc/self/task/${tid}/stat`, 'utf8')
       const name = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
       const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      out.set(tid, { name: `${name}:${tid === String(process.pid) ? "main" : tid}`, us: (Number(fields[11]) + Number(fields[12])) * 10_000 })
+      const status = await readFile(`/proc/self/task/${tid}/status`, 'utf8')
+      const switches = Number(/voluntary_ctxt_switches:\s+(\d+)/.exec(status)?.[1] ?? 0)
+      out.set(tid, { name: `${name}:${tid === String(process.pid) ? 'main' : tid}`, us: (Number(fields[11]) + Number(fields[12])) * 10_000, switches })
     } catch {
       // The thread ended.
     }

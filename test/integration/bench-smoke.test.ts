@@ -41,7 +41,7 @@ describe('npm run bench --quick', () => {
     expect(throughput!.baseline).toMatchObject({ value: expect.any(Number), unit: 'msg/s' })
     expect(throughput!.jetfn).toMatchObject({ value: expect.any(Number), unit: 'msg/s' })
     expect(throughput!.comparison.kind).toBe('ratio')
-    expect(throughput!.details).toMatchObject({ messages: 10_000, rawRuns: [expect.any(Number)], jetfnRuns: [expect.any(Number)] })
+    expect(throughput!.details).toMatchObject({ messages: 10_000, rawRuns: [expect.any(Number)], rawPerTickRuns: [expect.any(Number)], rawThreadsRuns: [expect.any(Number)], jetfnRuns: [expect.any(Number)] })
     expect(typeof throughput!.pass).toBe('boolean')
     expect(deploy!.jetfn).toMatchObject({ value: expect.any(Number), unit: 'ms' })
     expect(deploy!.details.redeploys).toHaveLength(2)
