@@ -1,4 +1,4 @@
-import type { Msg } from '@nats-io/transport-node'
+import type { MsgHdrs } from '@nats-io/transport-node'
 import { COLUMNS, type BatchTask, type WireHeaders } from '../pool/protocol.ts'
 import type { Delivery } from '../settle/delivery.ts'
 
@@ -8,14 +8,14 @@ export type EncodedBatch = Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'he
 /**
  * Encodes deliveries for one thread hop: per-message numbers in Float64 columns and every payload
  * copied once, all in one buffer that is transferred (not cloned) to the worker. The copy is
- * required: `msg.data` is a view into the socket's read buffer and must not be transferred.
+ * required: `data` is a view into the socket's read buffer and must not be transferred.
  * Subjects are sent once per distinct subject, headers only when a message has some.
  */
 export function encodeBatch(batch: readonly Delivery[]): EncodedBatch {
   const count = batch.length
   const head = count * COLUMNS * Float64Array.BYTES_PER_ELEMENT
   let bytes = head
-  for (let i = 0; i < count; i++) bytes += batch[i]!.msg.data.length
+  for (let i = 0; i < count; i++) bytes += batch[i]!.data.length
   const buffer = new ArrayBuffer(bytes)
   const columns = new Float64Array(buffer, 0, count * COLUMNS)
   const view = new Uint8Array(buffer)
@@ -26,10 +26,9 @@ export function encodeBatch(batch: readonly Delivery[]): EncodedBatch {
   let offset = head
   for (let i = 0; i < count; i++) {
     const d = batch[i]!
-    const msg = d.msg
-    const data = msg.data
+    const data = d.data
     view.set(data, offset)
-    const subject = msg.subject
+    const subject = d.subject
     if (subject !== lastSubject || lastIndex < 0) {
       lastIndex = subjects.indexOf(subject)
       if (lastIndex < 0) lastIndex = subjects.push(subject) - 1
@@ -43,14 +42,12 @@ export function encodeBatch(batch: readonly Delivery[]): EncodedBatch {
     columns[at + 4] = data.length
     columns[at + 5] = lastIndex
     offset += data.length
-    if (msg.headers) (headers ??= new Array<WireHeaders>(count).fill(null))[i] = wireHeaders(msg)
+    if (d.headers) (headers ??= new Array<WireHeaders>(count).fill(null))[i] = wireHeaders(d.headers)
   }
   return { count, buffer, subjects, headers }
 }
 
-function wireHeaders(msg: Msg): WireHeaders {
-  const h = msg.headers
-  if (!h) return null
+function wireHeaders(h: MsgHdrs): WireHeaders {
   const out: Array<[string, string[]]> = []
   for (const key of h.keys()) out.push([key, h.values(key)])
   return out

@@ -93,6 +93,7 @@ export class FunctionConsumer {
   #ackSoon = false
   #heartbeat: NodeJS.Timeout | undefined
   #idle: (() => void) | undefined
+  #lastSubject = ''
 
   constructor(opts: FunctionConsumerOptions) {
     this.#o = opts
@@ -214,7 +215,12 @@ export class FunctionConsumer {
 
   #receive(msg: Msg): void {
     const reply = msg.reply!
-    const d: Held = { msg, reply, stream: this.#fn.stream, seq: 0, deliveries: 0, timeMs: 0, lastSeenAt: Date.now(), durationMs: undefined, version: undefined, acking: false }
+    // Only what settling needs: the Msg itself is not held (see Delivery). A function's messages
+    // mostly share a subject: keep one copy of it rather than one per held message.
+    let subject = msg.subject
+    if (subject === this.#lastSubject) subject = this.#lastSubject
+    else this.#lastSubject = subject
+    const d: Held = { subject, data: msg.data, headers: msg.headers, reply, stream: this.#fn.stream, seq: 0, deliveries: 0, timeMs: 0, lastSeenAt: Date.now(), durationMs: undefined, version: undefined, acking: false }
     if (!parseAckSubjectInto(reply, d)) {
       this.#log.warn({ reply }, 'delivery with an unreadable ack subject; left to redeliver')
       return
@@ -409,7 +415,7 @@ export class FunctionConsumer {
       stream: d.stream,
       seq: d.seq,
       deliveries: d.deliveries,
-      subject: d.msg.subject,
+      subject: d.subject,
       outcome,
       at: Date.now(),
     }

@@ -1,8 +1,16 @@
-import type { Msg } from '@nats-io/transport-node'
+import type { MsgHdrs } from '@nats-io/transport-node'
 
-/** A message as delivered by a consumer, with what its `$JS.ACK` reply subject says about it. */
+/**
+ * A message as delivered by a consumer, with what its `$JS.ACK` reply subject says about it.
+ * It keeps only what settling needs, not the client's `Msg`: a replica holds thousands of these
+ * for tens of milliseconds, long enough to be copied by the young-generation GC and promoted, and
+ * each `Msg` brought four more objects along (its parser arguments and their byte views).
+ */
 export interface Delivery {
-  msg: Msg
+  subject: string
+  /** The payload: a view into the socket's read buffer, never transferred. */
+  data: Uint8Array
+  headers: MsgHdrs | undefined
   /** The ack subject; acks, naks and heartbeats are published to it. */
   reply: string
   stream: string
@@ -12,19 +20,22 @@ export interface Delivery {
   timeMs: number
 }
 
+/** What a `$JS.ACK` reply subject says about its message. */
+export type AckInfo = Pick<Delivery, 'stream' | 'seq' | 'deliveries' | 'timeMs'>
+
 /**
  * Parses a `$JS.ACK` reply subject, in its old 9-token form
  * (`$JS.ACK.<stream>.<consumer>.<delivered>.<sseq>.<cseq>.<ns>.<pending>`) or the newer form
  * with domain and account hash in front. Returns undefined for anything else. Runs once per
  * message on the main thread, so it scans characters instead of splitting into strings.
  */
-export function parseAckSubject(reply: string): Omit<Delivery, 'msg' | 'reply'> | undefined {
+export function parseAckSubject(reply: string): AckInfo | undefined {
   const info = { stream: '', seq: 0, deliveries: 0, timeMs: 0 }
   return parseAckSubjectInto(reply, info) ? info : undefined
 }
 
 /** {@link parseAckSubject} into an existing object (no allocation but the stream name); false if unreadable. */
-export function parseAckSubjectInto(reply: string, into: Omit<Delivery, 'msg' | 'reply'>): boolean {
+export function parseAckSubjectInto(reply: string, into: AckInfo): boolean {
   if (!reply.startsWith('$JS.ACK.')) return false
   let count = 0
   for (let i = 0; i < reply.length; i++) {

@@ -178,12 +178,12 @@ export class Settler {
       deliveries: d.deliveries,
       stream: d.stream,
       seq: d.seq,
-      subject: d.msg.subject,
+      subject: d.subject,
       failedAt: new Date(),
-      original: d.msg.headers,
+      original: d.headers,
     })
     try {
-      await this.#o.js.publish(deadLetterSubject(this.#o.fn), d.msg.data, { headers, timeout: this.#timeout })
+      await this.#o.js.publish(deadLetterSubject(this.#o.fn), d.data, { headers, timeout: this.#timeout })
     } catch (err) {
       this.#o.log.error({ err, seq: d.seq, errorKind }, 'dead letter not stored; the message will be tried again')
       this.nak(d, retryDelayMs)
