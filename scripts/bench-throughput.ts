@@ -22,6 +22,8 @@ interface DrainSpec {
   work: number
   rawMaxMessages: number
   concurrency: number
+  /** Messages of the uncounted warm-up drain (default a quarter of `n`). */
+  warmup?: number
   /**
    * Also measure, for context (case 1), the raw loop with acks sent once per event-loop turn and
    * the thread ceiling: the raw loop on one connection per pool thread, nothing else.
@@ -49,7 +51,7 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
   const replica = startFnProcess(env.root, project.configFile, env.url)
   try {
     await waitReady(httpPort, replica)
-    const warm = await jetfnDrain(env, project, spec, 'warm', Math.ceil(spec.n / 4))
+    const warm = await jetfnDrain(env, project, spec, 'warm', spec.warmup ?? Math.ceil(spec.n / 4))
     env.log(`${spec.key} warm-up jetfn (not counted): ${fmtInt(warm)} msg/s`)
     for (let r = 1; r <= env.runs; r++) {
       raw.push(await rawRun(env, spec, `${r}_RAW`, 'callback'))
@@ -136,9 +138,15 @@ export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
   }
 }
 
-/** Case 2: ~1 ms of pbkdf2 per message. Target: jetfn with threads = cores ≥ 1.7 × raw. */
+/**
+ * Case 2: ~1 ms of pbkdf2 per message. Target: jetfn with threads = cores ≥ 1.7 × raw. As in case
+ * 1, the function holds as many messages as the raw loop buffers (256; at 64, 3-6 % slower: more
+ * wake-ups per message on the main thread and in nats-server). Its warm-up is a full drain: after
+ * a quarter-size one, the first counted run was the slowest of three in every full run (1,203 vs
+ * 2,002 and 1,974 msg/s; 1,801 vs 2,105 and 2,165).
+ */
 export async function cpuCase(env: BenchEnv, iterations: number): Promise<CaseResult> {
-  const spec: DrainSpec = { key: 'cpu', n: env.quick ? 300 : 4_000, work: iterations, rawMaxMessages: 256, concurrency: 64 }
+  const spec: DrainSpec = { key: 'cpu', n: env.quick ? 300 : 4_000, work: iterations, rawMaxMessages: 256, concurrency: 256, warmup: env.quick ? 300 : 4_000 }
   const { raw, jetfn } = await drainRuns(env, spec)
   const ratio = median(jetfn) / median(raw)
   return {
