@@ -191,7 +191,8 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-async function onPath(name: string): Promise<string | undefined> {
+/** The first executable file called `name` on PATH, or undefined. */
+export async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir && (await isExecutable(join(dir, name)))) return join(dir, name)
   }

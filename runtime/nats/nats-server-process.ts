@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { findNatsServer, type NatsServerLogger } from './nats-server-bin.ts'
+import { findNatsServer, onPath, type NatsServerLogger } from './nats-server-bin.ts'
 
 /** Options of {@link NatsServerProcess.start}. */
 export interface NatsServerProcessOptions {
@@ -60,6 +60,8 @@ interface Ports {
 interface Launch {
   opts: NatsServerProcessOptions
   bin: string
+  /** util-linux `setpriv`, when this machine has it (see spawnServer). */
+  setpriv: string | undefined
   runDir: string
   removeStore: boolean
   stderr: string[]
@@ -115,7 +117,7 @@ export class NatsServerProcess {
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'jetfn-js-')))
     const removeStore = !(opts.keepStore ?? opts.storeDir !== undefined)
     const serverName = opts.serverName ?? (opts.clusterName && `${opts.clusterName}_${randomBytes(4).toString('hex')}`)
-    const launch: Launch = { opts: { ...opts, serverName: serverName || undefined }, bin, runDir, removeStore, stderr: [] }
+    const launch: Launch = { opts: { ...opts, serverName: serverName || undefined }, bin, setpriv: await (setprivPath ??= onPath('setpriv')), runDir, removeStore, stderr: [] }
     let spawned: Spawned | undefined
     try {
       await writeConfig(runDir, storeDir, launch.opts)
@@ -251,8 +253,19 @@ async function writeConfig(runDir: string, storeDir: string, o: NatsServerProces
 const live = new Set<ChildProcess>()
 process.once('exit', () => live.forEach((c) => c.kill('SIGTERM')))
 
-function spawnServer({ bin, runDir, opts, stderr }: Launch): Spawned {
-  const child = spawn(bin, ['-c', join(runDir, 'server.conf'), ...(opts.args ?? [])], {
+let setprivPath: Promise<string | undefined> | undefined
+
+/**
+ * Starts the server, through `setpriv --pdeathsig TERM` where util-linux's `setpriv` exists. No
+ * 'exit' handler runs when this process is killed outright (SIGKILL, a crash of Node itself); the
+ * parent-death signal makes the kernel stop the server then, so that it does not outlive us
+ * holding its port and store (the next `fn dev` would find 4222 taken). `setpriv` execs the
+ * server, so the pid is the server's. The kernel signals when the spawning thread exits: always
+ * the main thread here.
+ */
+function spawnServer({ bin, setpriv, runDir, opts, stderr }: Launch): Spawned {
+  const args = ['-c', join(runDir, 'server.conf'), ...(opts.args ?? [])]
+  const child = spawn(setpriv ?? bin, setpriv ? ['--pdeathsig', 'TERM', '--', bin, ...args] : args, {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(child)

@@ -1,10 +1,20 @@
-import { access } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
+import { access, readFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
 import { jetstream, jetstreamManager } from '@nats-io/jetstream'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { FnErrorCode, isFnError } from '../../runtime/errors/fn-error.ts'
 import { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
 import { connectTo } from '../helpers/connect.ts'
 import { startCluster, startServer, uniquePrefix } from '../helpers/nats-server.ts'
+
+const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Whether a process runs (a zombie, which nothing reaps once its parent is gone, does not). */
+async function running(pid: number): Promise<boolean> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => '')
+  return stat !== '' && stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z'
+}
 
 const exists = (path: string) =>
   access(path).then(
@@ -86,6 +96,27 @@ describe('NatsServerProcess', () => {
       await nc.close()
     } finally {
       await own.stop()
+    }
+  })
+
+  it('stops when the process that started it is killed outright (SIGKILL), with no exit handler run', async () => {
+    const script = `const { NatsServerProcess } = await import(${JSON.stringify(new URL('../../runtime/nats/nats-server-process.ts', import.meta.url).href)})
+const server = await NatsServerProcess.start()
+console.log(JSON.stringify({ pid: server.pid }))
+setInterval(() => {}, 60_000)`
+    const parent = spawn(process.execPath, ['--import', 'tsx', '--input-type=module', '-e', script], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] })
+    let out = ''
+    parent.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))
+    let pid = 0
+    try {
+      await vi.waitFor(() => expect(out).toContain('\n'), { timeout: 20_000, interval: 50 })
+      pid = (JSON.parse(out.trim()) as { pid: number }).pid
+      expect(await running(pid)).toBe(true)
+      parent.kill('SIGKILL')
+      await expect.poll(() => running(pid), { timeout: 10_000, interval: 50 }).toBe(false)
+    } finally {
+      parent.kill('SIGKILL')
+      if (pid && (await running(pid))) process.kill(pid, 'SIGKILL')
     }
   })
 
