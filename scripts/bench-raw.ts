@@ -3,7 +3,7 @@
  * written the fastest way NATS-NOTES found: `consume({ callback })` with `m.ack()` in the callback.
  * Each measurement opens its own connection, as a replica has its own.
  */
-import { spawn } from 'node:child_process'
+import { spawnTied } from '../runtime/process/spawn-tied.ts'
 import { Worker } from 'node:worker_threads'
 import { pbkdf2Sync } from 'node:crypto'
 import { fileURLToPath } from 'node:url'
@@ -151,7 +151,7 @@ export type RawMode = 'callback' | 'per-tick' | 'threads'
 
 /** A raw drain of `mode` in a fresh child process; returns the milliseconds it measured. */
 export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; mode: RawMode; threads?: number }): Promise<number> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-raw-child.ts', import.meta.url)), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawnTied(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-raw-child.ts', import.meta.url)), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()))

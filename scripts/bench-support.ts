@@ -2,7 +2,8 @@
  * Pieces the benchmark shares: backlogs, waiting for a consumer to drain, function projects
  * written from strings, `fn start` processes, /proc readers, statistics and the CPU burner.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess } from 'node:child_process'
+import { spawnTied } from '../runtime/process/spawn-tied.ts'
 import { pbkdf2Sync } from 'node:crypto'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
@@ -99,7 +100,7 @@ export default defineFunction({
  * executable itself, so that the node flags of its shebang apply.
  */
 export function startFnProcess(root: string, configFile: string, url: string): ChildProcess {
-  return spawn(join(root, 'bin', 'fn.js'), ['start', '--config', configFile], { cwd: root, env: { ...process.env, NATS_URL: url }, stdio: 'ignore' })
+  return spawnTied(join(root, 'bin', 'fn.js'), ['start', '--config', configFile], { cwd: root, env: { ...process.env, NATS_URL: url }, stdio: 'ignore' })
 }
 
 /** A free TCP port on loopback (for an `fn start` child's health server). */

@@ -191,8 +191,7 @@ async function isExecutable(path: string): Promise<boolean> {
   }
 }
 
-/** The first executable file called `name` on PATH, or undefined. */
-export async function onPath(name: string): Promise<string | undefined> {
+async function onPath(name: string): Promise<string | undefined> {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
     if (dir && (await isExecutable(join(dir, name)))) return join(dir, name)
   }

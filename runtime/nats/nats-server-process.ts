@@ -3,14 +3,15 @@
  * spawn. It picks free ports without races (`-1` ports read back from a ports file), waits until the
  * server is ready with a deadline, and can be restarted on the same ports and store.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
+import type { ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as delay } from 'node:timers/promises'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { findNatsServer, onPath, type NatsServerLogger } from './nats-server-bin.ts'
+import { spawnTied } from '../process/spawn-tied.ts'
+import { findNatsServer, type NatsServerLogger } from './nats-server-bin.ts'
 
 /** Options of {@link NatsServerProcess.start}. */
 export interface NatsServerProcessOptions {
@@ -60,8 +61,6 @@ interface Ports {
 interface Launch {
   opts: NatsServerProcessOptions
   bin: string
-  /** util-linux `setpriv`, when this machine has it (see spawnServer). */
-  setpriv: string | undefined
   runDir: string
   removeStore: boolean
   stderr: string[]
@@ -117,7 +116,7 @@ export class NatsServerProcess {
     const storeDir = opts.storeDir ?? (await mkdtemp(join(tmpdir(), 'jetfn-js-')))
     const removeStore = !(opts.keepStore ?? opts.storeDir !== undefined)
     const serverName = opts.serverName ?? (opts.clusterName && `${opts.clusterName}_${randomBytes(4).toString('hex')}`)
-    const launch: Launch = { opts: { ...opts, serverName: serverName || undefined }, bin, setpriv: await (setprivPath ??= onPath('setpriv')), runDir, removeStore, stderr: [] }
+    const launch: Launch = { opts: { ...opts, serverName: serverName || undefined }, bin, runDir, removeStore, stderr: [] }
     let spawned: Spawned | undefined
     try {
       await writeConfig(runDir, storeDir, launch.opts)
@@ -253,19 +252,12 @@ async function writeConfig(runDir: string, storeDir: string, o: NatsServerProces
 const live = new Set<ChildProcess>()
 process.once('exit', () => live.forEach((c) => c.kill('SIGTERM')))
 
-let setprivPath: Promise<string | undefined> | undefined
-
 /**
- * Starts the server, through `setpriv --pdeathsig TERM` where util-linux's `setpriv` exists. No
- * 'exit' handler runs when this process is killed outright (SIGKILL, a crash of Node itself); the
- * parent-death signal makes the kernel stop the server then, so that it does not outlive us
- * holding its port and store (the next `fn dev` would find 4222 taken). `setpriv` execs the
- * server, so the pid is the server's. The kernel signals when the spawning thread exits: always
- * the main thread here.
+ * Tied to this process (see spawnTied): a killed `fn dev`, test run or benchmark does not leave its
+ * server running on the port and store (the next `fn dev` would find 4222 taken).
  */
-function spawnServer({ bin, setpriv, runDir, opts, stderr }: Launch): Spawned {
-  const args = ['-c', join(runDir, 'server.conf'), ...(opts.args ?? [])]
-  const child = spawn(setpriv ?? bin, setpriv ? ['--pdeathsig', 'TERM', '--', bin, ...args] : args, {
+function spawnServer({ bin, runDir, opts, stderr }: Launch): Spawned {
+  const child = spawnTied(bin, ['-c', join(runDir, 'server.conf'), ...(opts.args ?? [])], {
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   live.add(child)

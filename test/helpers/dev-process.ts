@@ -4,7 +4,8 @@
  * from strings) under `<repo>/.fn/test/<prefix>/`, and processes that run `node bin/fn.js dev` on
  * it with `NATS_URL` set, whose combined output can be awaited line by line.
  */
-import { spawn, type ChildProcess } from 'node:child_process'
+import { type ChildProcess } from 'node:child_process'
+import { spawnTied } from '../../runtime/process/spawn-tied.ts'
 import { mkdir, rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -89,7 +90,7 @@ export interface DevProcess {
 /** Runs `node bin/fn.js dev --config <project config>` with `NATS_URL` and `NO_COLOR=1`. */
 export function spawnDev(project: DevProject, opts: SpawnDevOptions): DevProcess {
   const label = opts.label ?? 'fn dev'
-  const child: ChildProcess = spawn(process.execPath, ['bin/fn.js', 'dev', '--config', project.configFile], {
+  const child: ChildProcess = spawnTied(process.execPath, ['bin/fn.js', 'dev', '--config', project.configFile], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env, NATS_URL: opts.url, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],

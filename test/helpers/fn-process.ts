@@ -3,7 +3,7 @@
  * project itself): `runFn` for commands that finish (`deploy`, `rm`, `rollback`), `spawnFn` for
  * replicas (`start`), whose JSON log lines can be awaited.
  */
-import { spawn } from 'node:child_process'
+import { spawnTied } from '../../runtime/process/spawn-tied.ts'
 import { fileURLToPath } from 'node:url'
 import type { DevProject } from './dev-process.ts'
 
@@ -18,7 +18,7 @@ export interface FnResult {
 /** Runs `fn <args> --config <project config>` to completion. */
 export function runFn(project: DevProject, args: string[], url: string): Promise<FnResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['bin/fn.js', ...args, '--config', project.configFile], {
+    const child = spawnTied(process.execPath, ['bin/fn.js', ...args, '--config', project.configFile], {
       cwd: ROOT,
       env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -48,7 +48,7 @@ export interface FnReplica {
 
 /** Starts `fn start --config <project config>` with `NATS_URL`. */
 export function spawnStart(project: DevProject, url: string, label = 'fn start'): FnReplica {
-  const child = spawn(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile], {
+  const child = spawnTied(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
