@@ -2,8 +2,11 @@
  * Function files that cannot run are refused with their file and the reason, and nothing of
  * them is started; a valid one resolves to its options.
  */
-import { describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { inspectBundle } from '../../runtime/deploy/inspect-bundle.ts'
 import { buildFunctionFile } from '../../runtime/deploy/load-function.ts'
 import { FnErrorCode } from '../../runtime/errors/fn-error.ts'
 import { FIXTURES, testConfig } from '../helpers/runtime.ts'
@@ -48,6 +51,58 @@ describe('loading a function file', () => {
     await expect(build('invalid-options')).rejects.toMatchObject({
       code: FnErrorCode.FunctionInvalid,
       message: "test/fixtures/functions/invalid-options.ts: 'retry.maxDeliver' must be at least 1 (got 0)",
+    })
+  })
+})
+
+describe('inspecting a bundle in a throwaway thread', () => {
+  let dir: string
+  const bundle = async (name: string, source: string): Promise<string> => {
+    const path = join(dir, `${name}.mjs`)
+    await writeFile(path, source)
+    return path
+  }
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'jetfn-inspect-'))
+  })
+  afterAll(async () => {
+    await rm(dir, { recursive: true, force: true })
+  })
+
+  it('reads the options of a module that keeps a timer running, and the timer dies with the thread', async () => {
+    const path = await bundle('timer', "setInterval(() => {}, 1000)\nexport default { name: 'ticks', subject: 'x.y', handler() {} }\n")
+    await expect(inspectBundle(path, 'functions/ticks.ts')).resolves.toEqual({ options: { name: 'ticks', subject: 'x.y' }, hasHandler: true, hasSchema: false, ok: true })
+  })
+
+  it('refuses a module that never finishes importing, once its time is up', async () => {
+    const path = await bundle('hang', 'await new Promise((resolve) => setTimeout(resolve, 60_000))\nexport default {}\n')
+    await expect(inspectBundle(path, 'functions/hang.ts', 300)).rejects.toMatchObject({
+      code: FnErrorCode.FunctionLoadFailed,
+      message: 'functions/hang.ts: did not finish importing within 300 ms',
+    })
+  })
+
+  it('refuses a module whose top-level await can never settle, without waiting for the time limit', async () => {
+    const path = await bundle('stuck', 'await new Promise(() => {})\nexport default {}\n')
+    await expect(inspectBundle(path, 'functions/stuck.ts', 60_000)).rejects.toMatchObject({
+      code: FnErrorCode.FunctionLoadFailed,
+      message: 'functions/stuck.ts: never finishes importing: its thread ran out of work mid-import (a top-level await that nothing can settle, or process.exit(0))',
+    })
+  })
+
+  it('refuses a module that blocks its thread at import, once its time is up', async () => {
+    const path = await bundle('spin', 'for (;;) {}\n')
+    await expect(inspectBundle(path, 'functions/spin.ts', 300)).rejects.toMatchObject({
+      code: FnErrorCode.FunctionLoadFailed,
+      message: 'functions/spin.ts: did not finish importing within 300 ms',
+    })
+  })
+
+  it('refuses a module that exits its thread at import', async () => {
+    const path = await bundle('exits', 'process.exit(3)\n')
+    await expect(inspectBundle(path, 'functions/exits.ts')).rejects.toMatchObject({
+      code: FnErrorCode.FunctionLoadFailed,
+      message: 'functions/exits.ts: crashed its thread while importing: it exited with code 3',
     })
   })
 })
