@@ -3,7 +3,7 @@
  * each changed bundle and manifest. A deploy that changes nothing writes nothing.
  */
 import { basename, extname } from 'node:path'
-import { hostname, userInfo } from 'node:os'
+import { availableParallelism, hostname, userInfo } from 'node:os'
 import { readFile } from 'node:fs/promises'
 import type { JetStreamManager } from '@nats-io/jetstream'
 import type { ResolvedConfig } from '../config/config-schema.ts'
@@ -46,14 +46,19 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
   const selected = selectFiles(opts.files, opts.names)
   const prepared: Prepared[] = []
   const failures: FnError[] = []
-  for (const file of selected) {
+  // Files are built (bundled, then imported in a throwaway thread) a core's worth at a time; the
+  // results keep the order of the files.
+  const built = await mapLimit(selected, availableParallelism(), async (file): Promise<Prepared | FnError> => {
     try {
-      const built = await buildFunctionFile(file, { config: opts.config, home: opts.home, ...(opts.cwd ? { cwd: opts.cwd } : {}) })
-      const stream = await findStream(built.options.subject, opts.config.streams, opts.jsm, built.file)
-      prepared.push({ built, stream })
+      const fn = await buildFunctionFile(file, { config: opts.config, home: opts.home, ...(opts.cwd ? { cwd: opts.cwd } : {}) })
+      return { built: fn, stream: await findStream(fn.options.subject, opts.config.streams, opts.jsm, fn.file) }
     } catch (err) {
-      failures.push(isFnError(err) ? err : new FnError(FnErrorCode.Internal, `${file}: ${(err as Error).message}`, { cause: err }))
+      return isFnError(err) ? err : new FnError(FnErrorCode.Internal, `${file}: ${(err as Error).message}`, { cause: err })
     }
+  })
+  for (const b of built) {
+    if (b instanceof FnError) failures.push(b)
+    else prepared.push(b)
   }
   const wanted = new Set(opts.names ?? [])
   const picked = opts.names ? prepared.filter((p) => wanted.has(p.built.options.name) || wanted.has(fileName(p.built.file))) : prepared
@@ -99,6 +104,20 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     await opts.registry.put(manifest)
     results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
   }
+  return results
+}
+
+/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
+async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length)
+  let next = 0
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++
+      results[i] = await fn(items[i]!)
+    }
+  }
+  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
   return results
 }
 
