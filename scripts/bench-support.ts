@@ -84,8 +84,8 @@ export async function benchProject(root: string, name: string, opts: { httpPort?
 }
 
 /** Source of a function file: `handler` is the body of `async handler(event, ctx) { … }`. */
-export function functionSource(opts: { name: string; subject: string; concurrency?: number; handler?: string; imports?: string }): string {
-  const concurrency = opts.concurrency === undefined ? '' : `, concurrency: ${opts.concurrency}`
+export function functionSource(opts: { name: string; subject: string; concurrency?: number; handler?: string; imports?: string; decode?: 'json' | 'binary' }): string {
+  const concurrency = (opts.concurrency === undefined ? '' : `, concurrency: ${opts.concurrency}`) + (opts.decode ? `, decode: '${opts.decode}'` : '')
   return `import { defineFunction } from 'jetfn'
 ${opts.imports ?? ''}
 export default defineFunction({

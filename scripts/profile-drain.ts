@@ -2,7 +2,7 @@
  * Drains one backlog through a no-op (or `--work N` pbkdf2 iterations) function in an in-process
  * replica and prints the rate: the loop to profile the hot path with.
  *
- *   npx tsx scripts/profile-drain.ts [--n 200000] [--work 0] [--concurrency 4000]
+ *   npx tsx scripts/profile-drain.ts [--n 200000] [--work 0] [--concurrency 4000] [--binary]
  *   JETFN_WORKER_EXEC_ARGV="--cpu-prof --cpu-prof-dir=/tmp/prof" \
  *     node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx scripts/profile-drain.ts
  */
@@ -16,7 +16,7 @@ import { addRawConsumer, rawDrain } from './bench-raw.ts'
 import { deploy, deployAndDrain, waitConsumers, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, binary: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' } } })
 const n = Number(values.n)
 const work = Number(values.work)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -47,7 +47,7 @@ try {
   }
   const handler = work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${work}, 32, 'sha256')` : ''
   const imports = work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
-  const file = await project.addFunction('profile', functionSource({ name: 'profile', subject: 'PROFILE.in', concurrency: Number(values.concurrency), handler, imports }))
+  const file = await project.addFunction('profile', functionSource({ name: 'profile', subject: 'PROFILE.in', concurrency: Number(values.concurrency), handler, imports, ...(values.binary ? { decode: 'binary' as const } : {}) }))
   const threads0 = await threadCpu()
   const cpu0 = process.cpuUsage()
   const server0 = await procCpuUs(server.pid!)
