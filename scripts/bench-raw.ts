@@ -122,6 +122,8 @@ export async function rawDrainThreads(o: Omit<RawDrainOptions, 'onMessage' | 'on
   const shim = `import('tsx/esm/api').then((tsx) => tsx.tsImport(${JSON.stringify(file)}, ${JSON.stringify(import.meta.url)}))`
   const workerData = { url: o.url, stream: o.stream, maxMessages: o.maxMessages, durable: DURABLE }
   const threads = Array.from({ length: o.threads }, () => new Worker(shim, { eval: true, workerData }))
+  // Watched from the start: a thread that fails early has exited before the finally below.
+  const exited = threads.map((w) => new Promise((resolve) => w.once('exit', resolve)))
   const said = (w: Worker, what: string): Promise<void> =>
     new Promise((resolve, reject) => {
       w.once('error', reject)
@@ -142,7 +144,7 @@ export async function rawDrainThreads(o: Omit<RawDrainOptions, 'onMessage' | 'on
     return performance.now() - start
   } finally {
     for (const w of threads) w.postMessage('stop')
-    await Promise.all(threads.map((w) => new Promise((resolve) => w.once('exit', resolve))))
+    await Promise.all(exited)
   }
 }
 
