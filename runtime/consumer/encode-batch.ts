@@ -1,4 +1,3 @@
-import type { MsgHdrs } from '@nats-io/transport-node'
 import { COLUMNS, type BatchTask, type WireHeaders } from '../pool/protocol.ts'
 import type { Delivery } from '../settle/delivery.ts'
 
@@ -42,13 +41,7 @@ export function encodeBatch(batch: readonly Delivery[]): EncodedBatch {
     columns[at + 4] = data.length
     columns[at + 5] = lastIndex
     offset += data.length
-    if (d.headers) (headers ??= new Array<WireHeaders>(count).fill(null))[i] = wireHeaders(d.headers)
+    if (d.headers) (headers ??= new Array<WireHeaders>(count).fill(null))[i] = d.headers
   }
   return { count, buffer, subjects, headers }
-}
-
-function wireHeaders(h: MsgHdrs): WireHeaders {
-  const out: Array<[string, string[]]> = []
-  for (const key of h.keys()) out.push([key, h.values(key)])
-  return out
 }

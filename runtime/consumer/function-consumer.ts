@@ -8,14 +8,18 @@
  * redelivered elsewhere behind this replica's back.
  */
 import type { JetStreamClient } from '@nats-io/jetstream'
-import type { Msg, NatsConnection } from '@nats-io/transport-node'
+import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { decide, isPastMaxDeliver } from '../settle/decide.ts'
-import { backoffDelayMs, type RetryPolicy } from '../settle/backoff.ts'
+import { deadLetterRetryDelayMs, type RetryPolicy } from '../settle/backoff.ts'
+import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
+import { guardCallback } from '../nats/guard-callback.ts'
+import { REPLAY_FOR_HEADER } from '../dlq/replay-message.ts'
+import { headerValue, readHeaders } from './read-headers.ts'
 import { parseAckSubjectInto, type Delivery } from '../settle/delivery.ts'
 import { Settler } from '../settle/settler.ts'
-import type { InvocationEvent, InvocationObserver } from '../observe/invocation-event.ts'
+import { DEAD_LETTER_NOT_STORED, type InvocationEvent, type InvocationObserver } from '../observe/invocation-event.ts'
 import type { ErrorKind, WireError } from '../pool/protocol.ts'
 import { encodeBatch } from './encode-batch.ts'
 import { PullLoop } from './pull-loop.ts'
@@ -46,6 +50,10 @@ export interface FunctionConsumerOptions {
   log: Logger
   /** Recreates the durable consumer when the server has lost it. */
   ensureConsumer: () => Promise<void>
+  /** Where dead letters too big for one message keep their payload (shared by the replica). */
+  payloads: DeadLetterPayloads
+  /** Told when a dead letter cannot be stored (`reason`) and when one is stored again (undefined). */
+  onDeadLetterBlocked?: (reason: string | undefined) => void
   /** Largest batch handed to one thread. Default 256. */
   maxBatch?: number
   /** Told of every settled invocation and the handler's log lines. */
@@ -73,7 +81,19 @@ interface Held extends Delivery {
   version?: string
   /** Succeeded: its ack is queued or on its way. */
   acking?: boolean
+  /** Its headers could not be read: why, and the raw header block. */
+  undecodable?: { reason: string; raw: Uint8Array } | undefined
 }
+
+/** The last failure of a message whose dead letter could not be stored, kept for its next delivery. */
+interface BlockedFailure {
+  errorKind: ErrorKind
+  error: WireError
+  version: string
+}
+
+/** Messages whose dead letter is waiting for the DLQ that one consumer remembers the failure of. */
+const MAX_REMEMBERED_BLOCKED = 10_000
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -94,12 +114,17 @@ export class FunctionConsumer {
   #heartbeat: NodeJS.Timeout | undefined
   #idle: (() => void) | undefined
   #lastSubject = ''
+  /** By stream sequence: failures whose dead letter could not be stored yet. */
+  readonly #blocked = new Map<number, BlockedFailure>()
+  /** Why the last dead letter could not be stored; undefined once one is stored again. */
+  #deadLetterProblem: string | undefined
+  #advisories: Subscription | undefined
 
   constructor(opts: FunctionConsumerOptions) {
     this.#o = opts
     this.#fn = opts.fn
     this.#log = opts.log
-    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, version: () => this.#fn.version, log: opts.log })
+    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: opts.log, payloads: opts.payloads })
     this.#pull = new PullLoop({
       nc: opts.nc,
       stream: opts.fn.stream,
@@ -123,6 +148,11 @@ export class FunctionConsumer {
     return this.#fn
   }
 
+  /** Why the function's dead letters cannot be stored now (the DLQ is missing, full, refused); undefined when they can. */
+  get deadLetterProblem(): string | undefined {
+    return this.#deadLetterProblem
+  }
+
   /** Messages this replica holds for the function: running, queued or being settled. */
   get held(): number {
     return this.#held.size
@@ -143,6 +173,7 @@ export class FunctionConsumer {
     const every = Math.max(250, Math.floor(this.#fn.ackWaitMs / 3))
     this.#heartbeat = setInterval(() => this.#sendHeartbeats(every), every)
     this.#heartbeat.unref()
+    this.#watchMaxDeliveries()
     this.#log.info({ consumer: this.#o.consumer, stream: this.#fn.stream, concurrency: this.#fn.concurrency }, 'consumer running')
   }
 
@@ -208,11 +239,17 @@ export class FunctionConsumer {
       clearInterval(beat)
       this.#flushAcks()
       this.#settler.close()
+      this.#advisories?.unsubscribe()
       this.#state = 'stopped'
       this.#log.info({ consumer: this.#o.consumer }, 'consumer stopped')
     }
   }
 
+  /**
+   * Takes one delivery. Runs on the client's socket reader (the pull loop's subscription), so
+   * nothing here may throw: headers are read by {@link readHeaders}, which never does, and a
+   * message whose headers cannot be read is dead-lettered alone (kind `decode`).
+   */
   #receive(msg: Msg): void {
     const reply = msg.reply!
     // Only what settling needs: the Msg itself is not held (see Delivery). A function's messages
@@ -220,7 +257,22 @@ export class FunctionConsumer {
     let subject = msg.subject
     if (subject === this.#lastSubject) subject = this.#lastSubject
     else this.#lastSubject = subject
-    const d: Held = { subject, data: msg.data, headers: msg.headers, reply, stream: this.#fn.stream, seq: 0, deliveries: 0, timeMs: 0, lastSeenAt: Date.now(), durationMs: undefined, version: undefined, acking: false }
+    const read = readHeaders(msg)
+    const d: Held = {
+      subject,
+      data: msg.data,
+      headers: read.ok ? read.headers : null,
+      reply,
+      stream: this.#fn.stream,
+      seq: 0,
+      deliveries: 0,
+      timeMs: 0,
+      lastSeenAt: Date.now(),
+      durationMs: undefined,
+      version: undefined,
+      acking: false,
+      undecodable: read.ok ? undefined : { reason: read.reason, raw: read.raw },
+    }
     if (!parseAckSubjectInto(reply, d)) {
       this.#log.warn({ reply }, 'delivery with an unreadable ack subject; left to redeliver')
       return
@@ -230,11 +282,28 @@ export class FunctionConsumer {
       this.#release(d)
       return
     }
+    const blocked = this.#blocked.get(d.seq)
+    if (blocked) {
+      // Failed before and its dead letter could not be stored then: store it now, as it failed.
+      void this.#deadLetter(d, blocked.errorKind, blocked.error, blocked.version)
+      return
+    }
+    if (d.undecodable) {
+      void this.#deadLetter(d, 'decode', { name: 'HeaderDecodeError', message: `headers cannot be decoded: ${d.undecodable.reason}` })
+      return
+    }
     if (isPastMaxDeliver(d.deliveries, this.#fn.retry)) {
       void this.#deadLetter(d, 'max-deliver', {
         name: 'MaxDeliverError',
         message: `arrived on delivery ${d.deliveries} of ${this.#fn.retry.maxDeliver}: earlier tries crashed or their replica died`,
       })
+      return
+    }
+    // `fn dlq replay` of another function's dead letter: that function alone runs it again.
+    const replayFor = d.headers ? headerValue(d.headers, REPLAY_FOR_HEADER) : undefined
+    if (replayFor !== undefined && replayFor !== this.#fn.name) {
+      // Not run, and not counted as a run: acked quietly.
+      void this.#settler.ack([d]).finally(() => this.#forget([d]))
       return
     }
     this.#queue.push(d)
@@ -393,15 +462,63 @@ export class FunctionConsumer {
     }
   }
 
-  async #deadLetter(d: Held, errorKind: Parameters<Settler['deadLetter']>[1], error: { name: string; message: string }): Promise<void> {
+  /**
+   * Stores a message's dead letter, then terminates it. When the dead letter cannot be stored
+   * (the DLQ stream missing, full or not permitted, a payload store refused), the message is
+   * never terminated: it is nak'd with a backoff capped at 30 s, its failure is remembered for its
+   * next delivery, and the consumer reports the problem (`/readyz`, a metric, a warning) until a
+   * dead letter is stored again.
+   */
+  async #deadLetter(d: Held, errorKind: ErrorKind, error: WireError, version = d.version ?? this.#fn.version): Promise<void> {
     try {
-      const stored = await this.#settler.deadLetter(d, errorKind, error, backoffDelayMs(d.deliveries, this.#fn.retry))
-      if (stored) {
-        this.#log.warn({ seq: d.seq, deliveries: d.deliveries, errorKind, error: `${error.name}: ${error.message}` }, 'message dead-lettered')
-        this.#emit(d, 'dead-lettered', errorKind, error)
+      await this.#settler.deadLetter(d, errorKind, error, { version, rawHeaders: d.undecodable?.raw })
+      this.#blocked.delete(d.seq)
+      if (this.#deadLetterProblem !== undefined) {
+        this.#deadLetterProblem = undefined
+        this.#log.info('dead letters are stored again')
+        this.#o.onDeadLetterBlocked?.(undefined)
       }
+      this.#log.warn({ seq: d.seq, deliveries: d.deliveries, errorKind, error: `${error.name}: ${error.message}` }, 'message dead-lettered')
+      this.#emit(d, 'dead-lettered', errorKind, error)
+    } catch (err) {
+      const reason = (err as Error).message
+      const delayMs = deadLetterRetryDelayMs(d.deliveries, this.#fn.retry)
+      if (this.#blocked.size >= MAX_REMEMBERED_BLOCKED) this.#blocked.delete(this.#blocked.keys().next().value!)
+      this.#blocked.set(d.seq, { errorKind, error, version })
+      this.#deadLetterProblem = reason
+      this.#log.warn({ err, seq: d.seq, deliveries: d.deliveries, errorKind, delayMs }, 'dead letter not stored; the message is kept and tried again')
+      this.#o.onDeadLetterBlocked?.(reason)
+      this.#settler.nak(d, delayMs)
+      this.#emit(d, 'retried', errorKind, { name: DEAD_LETTER_NOT_STORED, message: `dead letter not stored: ${reason}` }, delayMs)
     } finally {
       this.#forget([d])
+    }
+  }
+
+  /**
+   * The server-side `max_deliver` of jetfn's consumers is unlimited, so the server never drops a
+   * message on its own. A consumer changed by another tool could still have one: the advisory the
+   * server sends when it gives a message up is the only trace, so it is logged as an error.
+   */
+  #watchMaxDeliveries(): void {
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${this.#fn.stream}.${this.#o.consumer}`
+    try {
+      this.#advisories = this.#o.nc.subscribe(subject, {
+        callback: guardCallback(this.#log, subject, (m) => {
+          let advisory: { stream_seq?: number; deliveries?: number } = {}
+          try {
+            advisory = m.json()
+          } catch {
+            // An unreadable advisory is still logged, without its details.
+          }
+          this.#log.error(
+            { consumer: this.#o.consumer, stream: this.#fn.stream, streamSeq: advisory.stream_seq, deliveries: advisory.deliveries },
+            'the server gave up on a message (max_deliver reached): it is no longer delivered; the consumer\'s max_deliver should be -1',
+          )
+        }),
+      })
+    } catch (err) {
+      this.#log.warn({ err, subject }, 'cannot watch max-deliveries advisories')
     }
   }
 

@@ -15,6 +15,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
 import { createInbox, nanos } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
+import { guardCallback } from '../nats/guard-callback.ts'
 
 /** Options of {@link PullLoop}. */
 export interface PullLoopOptions {
@@ -64,7 +65,9 @@ export class PullLoop {
     this.#running = true
     // A restart after stop(): pulls of the old subscription ended with it.
     this.#outstanding = 0
-    this.#sub = this.#o.nc.subscribe(this.#inbox, { callback: (err, msg) => (err ? this.#o.log.warn({ err }, 'pull subscription error') : this.#onMsg(msg)) })
+    // The callback runs on the client's socket reader: guarded, so that nothing a message
+    // carries can close the reader and deafen the connection.
+    this.#sub = this.#o.nc.subscribe(this.#inbox, { callback: guardCallback(this.#o.log, 'pull inbox', (msg) => this.#onMsg(msg)) })
     this.#lastSeen = Date.now()
     this.#timer = setInterval(() => this.#checkHeartbeat(), this.#o.heartbeatMs)
     this.#timer.unref()

@@ -19,6 +19,12 @@ export interface ReplayMessage {
   msgId: string
 }
 
+/**
+ * Header a replay carries: the one function that runs it. Every other function consuming the
+ * same subject acks it without running it (DESIGN: a replay runs on its own function only).
+ */
+export const REPLAY_FOR_HEADER = 'Fn-Replay-For'
+
 // Headers a replay must not carry: the dead letter's own, and what the DLQ read added.
 const DROPPED = /^(fn-.*|nats-msg-id|nats-msg-size)$/i
 
@@ -44,6 +50,9 @@ export function replayMessage(entry: DeadLetterEntry, dlqStream: string): Replay
       for (const value of entry.headers.values(key)) headers.append(key, value)
     }
   }
+  // A dead letter written before ids named the function says whose it is only by its subject.
+  const fn = entry.function ?? entry.subject.replace(/^fn\.dlq\./, '')
+  headers.set(REPLAY_FOR_HEADER, fn)
   const msgId = `replay:${dlqStream}:${entry.seq}:${entry.storedAt.getTime()}`
   return { dlqSeq: entry.seq, subject: entry.sourceSubject, data: entry.data, headers, msgId }
 }

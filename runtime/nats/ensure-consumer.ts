@@ -14,8 +14,6 @@ export interface ConsumerSpec {
   name: string
   subject: string
   ackWaitMs: number
-  /** The function's `retry.maxDeliver`; the server-side limit is one more (see DESIGN: max-deliver). */
-  maxDeliver: number
   /** Cap on unacked messages across every replica. */
   maxAckPending: number
 }
@@ -32,9 +30,10 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
     deliver_policy: DeliverPolicy.All,
     filter_subject: spec.subject,
     ack_wait: nanos(spec.ackWaitMs),
-    // One more than the function allows, so that a delivery whose tries were all used up by
-    // crashes still reaches a replica and is dead-lettered instead of stalling unacked.
-    max_deliver: spec.maxDeliver + 1,
+    // Unlimited: at its max_deliver the server stops delivering a message and lets the ack
+    // floor pass it, with only an advisory as a trace (NATS-NOTES). jetfn counts deliveries
+    // itself and dead-letters at the function's maxDeliver, so nothing is dropped.
+    max_deliver: -1,
     max_ack_pending: spec.maxAckPending,
     max_waiting: 512,
   }

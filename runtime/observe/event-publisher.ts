@@ -7,6 +7,7 @@
  */
 import type { NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
+import { guardCallback } from '../nats/guard-callback.ts'
 import { eventsSubject, logsSubject, type InvocationObserver } from './invocation-event.ts'
 
 /** Subject a watcher announces itself on: `fn.watch.<fn>`. */
@@ -39,7 +40,7 @@ export function natsEventPublisher(nc: NatsConnection, replicaId: string, log: L
     }
   }
   const sub: Subscription = nc.subscribe(watchSubject('*'), {
-    callback: (_err, m) => {
+    callback: guardCallback(log, 'events watch', (m) => {
       const fn = m.subject.slice('fn.watch.'.length)
       let ttlMs = 30_000
       try {
@@ -50,7 +51,7 @@ export function natsEventPublisher(nc: NatsConnection, replicaId: string, log: L
       watchedUntil.set(fn, Math.max(watchedUntil.get(fn) ?? 0, Date.now() + ttlMs))
       log.debug({ fn, ttlMs }, 'events watched')
       if (m.reply) m.respond(JSON.stringify({ replica: replicaId }))
-    },
+    }),
   })
   return {
     settled: (e) => {

@@ -53,3 +53,6 @@ export function observeAll(observers: InvocationObserver[]): InvocationObserver 
     },
   }
 }
+
+/** Error name of a `retried` event whose dead letter the DLQ did not store (the message was kept). */
+export const DEAD_LETTER_NOT_STORED = 'DeadLetterNotStored'

@@ -12,6 +12,7 @@
 import { jetstreamManager, type ConsumerInfo, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
+import { DEAD_LETTER_NOT_STORED } from './invocation-event.ts'
 import { collectDefaultMetrics, Counter, Gauge, Registry, type Metric } from 'prom-client'
 import { consumerName } from '../nats/ensure-consumer.ts'
 import type { InvocationEvent, InvocationObserver } from './invocation-event.ts'
@@ -36,6 +37,8 @@ export interface MetricsSource {
   held(name: string): number
   /** Pool threads, and how many run at least one batch; undefined before the pool exists. */
   readonly poolThreads: { total: number; busy: number } | undefined
+  /** Why a function's dead letters cannot be stored now; undefined when they can. */
+  deadLetterProblem?(name: string): string | undefined
 }
 
 /** Totals of one function since the replica started. */
@@ -45,6 +48,8 @@ interface FnTotals {
   deadLettered: number
   /** Dead letters published, by `Fn-Error-Kind`. */
   dlq: Map<string, number>
+  /** Dead letters the DLQ did not take (the message was kept and tried again later). */
+  dlqBlocked: number
   /** Per-bucket (not cumulative) counts; the last slot is `+Inf`. */
   buckets: Float64Array
   count: number
@@ -95,6 +100,27 @@ export class ReplicaMetrics implements InvocationObserver {
       collect() {
         this.reset()
         for (const [fn, t] of totals) for (const [kind, n] of t.dlq) this.inc({ fn, error_kind: kind }, n)
+      },
+    })
+    new Counter({
+      name: 'jetfn_dlq_blocked_total',
+      help: 'Dead letters the DLQ did not store (missing, full, not permitted): the message was kept unterminated and tried again later.',
+      labelNames: ['fn'],
+      registers,
+      collect() {
+        this.reset()
+        for (const [fn, t] of totals) if (t.dlqBlocked > 0) this.inc({ fn }, t.dlqBlocked)
+      },
+    })
+    new Gauge({
+      name: 'jetfn_dlq_failing',
+      help: '1 while the last dead letter of the function could not be stored, 0 once one is stored again.',
+      labelNames: ['fn'],
+      registers,
+      collect() {
+        this.reset()
+        const s = self.#source
+        if (s) for (const fn of s.functions) this.set({ fn }, s.deadLetterProblem?.(fn) === undefined ? 0 : 1)
       },
     })
     this.registry.registerMetric(durationHistogram(totals) as unknown as Metric)
@@ -178,11 +204,14 @@ export class ReplicaMetrics implements InvocationObserver {
   settled(e: InvocationEvent): void {
     let t = this.#totals.get(e.fn)
     if (t === undefined) {
-      t = { ok: 0, retried: 0, deadLettered: 0, dlq: new Map(), buckets: new Float64Array(BOUNDS_MS.length + 1), count: 0, sumMs: 0 }
+      t = { ok: 0, retried: 0, deadLettered: 0, dlq: new Map(), dlqBlocked: 0, buckets: new Float64Array(BOUNDS_MS.length + 1), count: 0, sumMs: 0 }
       this.#totals.set(e.fn, t)
     }
     if (e.outcome === 'ok') t.ok++
-    else if (e.outcome === 'retried') t.retried++
+    else if (e.outcome === 'retried') {
+      t.retried++
+      if (e.error?.startsWith(`${DEAD_LETTER_NOT_STORED}:`)) t.dlqBlocked++
+    }
     else {
       t.deadLettered++
       // The consumer reports `dead-lettered` only once JetStream has confirmed the DLQ publish.

@@ -31,6 +31,8 @@ export interface WireFunction {
   bundlePath: string
   decode: 'json' | 'binary'
   timeoutMs: number
+  /** The server's `max_payload`, bytes: the largest output `ctx.publish` can send. */
+  maxPayload?: number
 }
 
 /** Float64 columns per message in {@link BatchTask.buffer}: seq, deliveries, timeMs, offset, length, subject. */

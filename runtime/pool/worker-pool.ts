@@ -28,6 +28,9 @@ export interface OutcomeSink {
   outcome(index: number, outcome: PoolOutcome): void
 }
 
+/** nats-server's default `max_payload`, bytes. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+
 /** What the pool needs to know of a function beyond what its workers need. */
 export interface DispatchFunction extends WireFunction {
   /** How long past its timeout a handler may run before its thread is terminated, ms. */
@@ -45,6 +48,8 @@ export interface WorkerPoolOptions {
   workerLog?: WorkerLogOptions
   /** How often running handlers are checked against their hard deadline, ms. Default 100. */
   watchdogIntervalMs?: number
+  /** The server's `max_payload`, bytes: `ctx.publish` refuses a larger output at the call. Default 1 MiB. */
+  maxPayload?: number
 }
 
 interface TaskState {
@@ -97,8 +102,11 @@ export class WorkerPool {
   /** Messages given to each thread (by threadId) whose outcome has not come back. */
   readonly #threadLoad = new Map<number, number>()
 
+  readonly #maxPayload: number
+
   constructor(opts: WorkerPoolOptions) {
     this.threads = opts.threads
+    this.#maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD
     this.#log = opts.log
     this.#piscina = new Piscina({
       filename: workerFile.href,
@@ -186,6 +194,7 @@ export class WorkerPool {
       bundlePath: fn.bundlePath,
       decode: fn.decode,
       timeoutMs: fn.timeoutMs,
+      maxPayload: this.#maxPayload,
     }
     const body: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress }
     // Read by the balancer (piscina hands it the task's queue options); structured clone skips it.

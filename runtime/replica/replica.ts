@@ -16,6 +16,7 @@ import { WorkerPool } from '../pool/worker-pool.ts'
 import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
 import { hostname } from 'node:os'
+import { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -49,6 +50,7 @@ export class Replica {
   #disconnected = false
   #observer: InvocationObserver | undefined
   #events: EventPublisher | undefined
+  #payloads: DeadLetterPayloads | undefined
   /** `host:pid`: names this replica in events and metrics. */
   readonly id = `${hostname()}:${process.pid}`
 
@@ -74,8 +76,17 @@ export class Replica {
     const problems: string[] = []
     if (this.#state !== 'running') problems.push(`replica is ${this.#state}`)
     if (this.#disconnected) problems.push('not connected to NATS')
-    for (const [name, c] of this.#consumers) if (c.state !== 'running') problems.push(`consumer of ${name} is ${c.state}`)
+    for (const [name, c] of this.#consumers) {
+      if (c.state !== 'running') problems.push(`consumer of ${name} is ${c.state}`)
+      const dlq = c.deadLetterProblem
+      if (dlq !== undefined) problems.push(`dead letters of ${name} cannot be stored in ${this.#o.config.dlq.stream}: ${dlq}`)
+    }
     return problems
+  }
+
+  /** Why a function's dead letters cannot be stored now; undefined when they can (or it does not run here). */
+  deadLetterProblem(name: string): string | undefined {
+    return this.#consumers.get(name)?.deadLetterProblem
   }
 
   /** Names of the functions this replica runs. */
@@ -90,6 +101,8 @@ export class Replica {
     try {
       const { config } = this.#o
       this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
+      const dlqReplicas = Math.max(1, ...config.streams.map((st) => st.replicas))
+      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas })
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
       for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
@@ -100,7 +113,7 @@ export class Replica {
           subjects: ['fn.dlq.>'],
           storage: 'file',
           // As durable as the most durable stream it takes dead letters from.
-          replicas: Math.max(1, ...config.streams.map((st) => st.replicas)),
+          replicas: dlqReplicas,
           maxAgeMs: 0,
           duplicateWindowMs: 120_000,
         },
@@ -111,6 +124,7 @@ export class Replica {
         maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,
         log: this.#o.log.child({ component: 'pool' }),
         workerLog: this.#o.workerLog ?? {},
+        ...(this.#nc.info?.max_payload ? { maxPayload: this.#nc.info.max_payload } : {}),
       })
       this.#events = natsEventPublisher(this.#nc, this.id, this.#log)
       this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
@@ -141,7 +155,6 @@ export class Replica {
       name: consumerName(fn.name),
       subject: fn.subject,
       ackWaitMs: fn.ackWaitMs,
-      maxDeliver: fn.retry.maxDeliver,
       // Room for many replicas at full concurrency; each replica bounds itself by its own pulls.
       maxAckPending: Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
     }
@@ -162,6 +175,7 @@ export class Replica {
       log,
       observer: this.#require('observer', this.#observer),
       replicaId: this.id,
+      payloads: this.#require('payloads', this.#payloads),
       ensureConsumer: async () => {
         if (this.#o.stillDeployed && !(await this.#o.stillDeployed(fn.name))) {
           log.info('consumer gone and function removed: not recreating it')

@@ -19,3 +19,16 @@ export function backoffDelayMs(deliveries: number, policy: RetryPolicy, random: 
   const spread = base * policy.jitter * (2 * random() - 1)
   return Math.max(0, Math.round(base + spread))
 }
+
+/** Longest wait between tries to store a dead letter the DLQ refused, ms (DESIGN). */
+export const DEAD_LETTER_RETRY_CAP_MS = 30_000
+/** Shortest wait between such tries, ms: a DLQ that refuses at once must not be hammered. */
+const DEAD_LETTER_RETRY_MIN_MS = 1_000
+
+/**
+ * The delay before a message whose dead letter could not be stored is delivered again, ms: the
+ * function's backoff for its deliveries so far, at least 1 s and at most 30 s.
+ */
+export function deadLetterRetryDelayMs(deliveries: number, policy: RetryPolicy, random: () => number = Math.random): number {
+  return Math.min(DEAD_LETTER_RETRY_CAP_MS, Math.max(DEAD_LETTER_RETRY_MIN_MS, backoffDelayMs(deliveries, policy, random)))
+}

@@ -1,10 +1,11 @@
 /**
  * The dead-letter record: the original payload and headers, plus `Fn-*` headers that say what
- * failed, where it came from, and `Nats-Msg-Id = dlq:<stream>:<seq>` so that a dead letter
- * published twice (a replica died between the DLQ publish and the term) is stored once.
+ * failed and where it came from, and `Nats-Msg-Id = dlq:<function>:<stream>:<seq>` so that a dead
+ * letter published twice (a replica died between the DLQ publish and the term) is stored once,
+ * while each function consuming one subject keeps a dead letter of its own.
  */
 import { headers as natsHeaders, type MsgHdrs } from '@nats-io/transport-node'
-import type { ErrorKind, WireError } from '../pool/protocol.ts'
+import type { ErrorKind, WireError, WireHeaders } from '../pool/protocol.ts'
 
 /** The facts a dead letter records. */
 export interface DeadLetterFacts {
@@ -17,7 +18,7 @@ export interface DeadLetterFacts {
   seq: number
   subject: string
   failedAt: Date
-  original: MsgHdrs | undefined
+  original: WireHeaders
 }
 
 /** Header names a dead letter carries. Tools (`fn dlq`) read them by these names. */
@@ -32,7 +33,18 @@ export const DlqHeader = {
   SourceSubject: 'Fn-Source-Subject',
   FailedAt: 'Fn-Failed-At',
   OriginalMsgId: 'Fn-Original-Msg-Id',
+  /** The payload is in Object Store `FN_DLQ_PAYLOADS` under this name (claim check). */
+  PayloadObject: 'Fn-Payload-Object',
+  /** Size of the payload kept in Object Store, bytes. */
+  PayloadSize: 'Fn-Payload-Size',
+  /** The original header block, base64, when it could not be decoded. */
+  RawHeaders: 'Fn-Raw-Headers',
+  /** The undecodable original header block is in Object Store under this name (too big for a header). */
+  RawHeadersObject: 'Fn-Raw-Headers-Object',
 } as const
+
+/** Object Store bucket of dead-letter payloads too big for one message. */
+export const DLQ_PAYLOADS_BUCKET = 'FN_DLQ_PAYLOADS'
 
 // Headers that would change how the DLQ stream stores the record (or refuse it) if copied over.
 const DROPPED = /^nats-(msg-id|expected-.*|rollup|ttl|marker-reason|schedule.*)$/i
@@ -43,28 +55,66 @@ export function deadLetterSubject(fn: string): string {
   return `fn.dlq.${fn}`
 }
 
-/** Builds the headers of a dead letter. */
+/** The dead letter's id (`Nats-Msg-Id`), also its Object Store name when it needs one. */
+export function deadLetterId(fn: string, stream: string, seq: number): string {
+  return `dlq:${fn}:${stream}:${seq}`
+}
+
+/** Builds the headers of a dead letter. Linear in the number of original headers. */
 export function deadLetterHeaders(f: DeadLetterFacts): MsgHdrs {
   const h = natsHeaders()
+  const map = headerMap(h)
   if (f.original) {
-    for (const key of f.original.keys()) {
-      if (DROPPED.test(key)) continue
-      for (const value of f.original.values(key)) h.append(key, value)
+    for (const [key, values] of f.original) {
+      if (DROPPED.test(key)) {
+        if (/^nats-msg-id$/i.test(key) && values[0]) map.set(DlqHeader.OriginalMsgId, [values[0]])
+        continue
+      }
+      // Names were checked when read (readHeaders): set them as they came, without nats.js's
+      // append, which searches every name already set (quadratic in a header bomb).
+      const existing = map.get(key)
+      map.set(key, existing ? [...existing, ...values] : [...values])
     }
-    const originalId = f.original.get('Nats-Msg-Id')
-    if (originalId) h.set(DlqHeader.OriginalMsgId, originalId)
   }
-  h.set(DlqHeader.Function, f.fn)
-  h.set(DlqHeader.Version, f.version)
-  h.set(DlqHeader.Error, oneLine(`${f.error.name}: ${f.error.message}`))
-  h.set(DlqHeader.ErrorKind, f.errorKind)
-  h.set(DlqHeader.Deliveries, String(f.deliveries))
-  h.set(DlqHeader.SourceStream, f.stream)
-  h.set(DlqHeader.SourceSeq, String(f.seq))
-  h.set(DlqHeader.SourceSubject, f.subject)
-  h.set(DlqHeader.FailedAt, f.failedAt.toISOString())
-  h.set('Nats-Msg-Id', `dlq:${f.stream}:${f.seq}`)
+  map.set(DlqHeader.Function, [f.fn])
+  map.set(DlqHeader.Version, [f.version])
+  map.set(DlqHeader.Error, [oneLine(`${f.error.name}: ${f.error.message}`)])
+  map.set(DlqHeader.ErrorKind, [f.errorKind])
+  map.set(DlqHeader.Deliveries, [String(f.deliveries)])
+  map.set(DlqHeader.SourceStream, [f.stream])
+  map.set(DlqHeader.SourceSeq, [String(f.seq)])
+  map.set(DlqHeader.SourceSubject, [f.subject])
+  map.set(DlqHeader.FailedAt, [f.failedAt.toISOString()])
+  map.set('Nats-Msg-Id', [deadLetterId(f.fn, f.stream, f.seq)])
   return h
+}
+
+/**
+ * The name → values map inside a nats.js `MsgHdrs` (what it encodes from). Reached into so that
+ * building headers stays linear; should a client version keep it elsewhere, a map that writes
+ * through `append` stands in.
+ */
+function headerMap(h: MsgHdrs): Pick<Map<string, string[]>, 'get' | 'set'> {
+  const inner = (h as unknown as { headers?: unknown }).headers
+  if (inner instanceof Map) return inner as Map<string, string[]>
+  return {
+    get: (k) => (h.has(k) ? h.values(k) : undefined),
+    set(k, values) {
+      h.delete(k)
+      for (const v of values) h.append(k, v)
+      return this as Map<string, string[]>
+    },
+  }
+}
+
+/** Bytes `h` takes on the wire (the whole header block). */
+export function headerBytes(h: MsgHdrs): number {
+  const inner = (h as unknown as { headers?: unknown }).headers
+  // `NATS/1.0\r\n` and the closing `\r\n`, then `Name: value\r\n` per value.
+  let n = 12
+  const entries: Iterable<[string, string[]]> = inner instanceof Map ? (inner as Map<string, string[]>) : h.keys().map((k) => [k, h.values(k)] as [string, string[]])
+  for (const [k, values] of entries) for (const v of values) n += Buffer.byteLength(k) + Buffer.byteLength(v) + 4
+  return n
 }
 
 function oneLine(s: string): string {

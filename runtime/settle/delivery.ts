@@ -1,4 +1,4 @@
-import type { MsgHdrs } from '@nats-io/transport-node'
+import type { WireHeaders } from '../pool/protocol.ts'
 
 /**
  * A message as delivered by a consumer, with what its `$JS.ACK` reply subject says about it.
@@ -10,7 +10,8 @@ export interface Delivery {
   subject: string
   /** The payload: a view into the socket's read buffer, never transferred. */
   data: Uint8Array
-  headers: MsgHdrs | undefined
+  /** Its headers as read by `readHeaders` (null when it has none, or they could not be read). */
+  headers: WireHeaders
   /** The ack subject; acks, naks and heartbeats are published to it. */
   reply: string
   stream: string

@@ -6,8 +6,10 @@
 import type { JetStreamClient } from '@nats-io/jetstream'
 import { createInbox, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
+import { guardCallback } from '../nats/guard-callback.ts'
 import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
-import { deadLetterHeaders, deadLetterSubject } from './dead-letter.ts'
+import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
+import { DeadLetterWriter, type StoredDeadLetter } from './dead-letter-writer.ts'
 import type { Delivery } from './delivery.ts'
 
 /** Waits before the 2nd and 3rd try of an output publish, ms. */
@@ -24,8 +26,9 @@ export interface SettlerOptions {
   nc: NatsConnection
   js: JetStreamClient
   fn: string
-  version: () => string
   log: Logger
+  /** Where dead letters too big for one message keep their payload. */
+  payloads: DeadLetterPayloads
   /** How long to wait for a confirmation (ack, publish), ms. Default 5 000. */
   confirmTimeoutMs?: number
 }
@@ -45,10 +48,12 @@ export class Settler {
   readonly #confirms = new Map<string, PendingConfirm>()
   #nextConfirm = 1
   #closing = false
+  readonly #writer: DeadLetterWriter
 
   constructor(opts: SettlerOptions) {
     this.#o = opts
     this.#timeout = opts.confirmTimeoutMs ?? 5_000
+    this.#writer = new DeadLetterWriter({ nc: opts.nc, js: opts.js, payloads: opts.payloads, timeoutMs: this.#timeout })
   }
 
   /** Stops listening for confirmations once none is pending (the function left this replica). */
@@ -97,14 +102,15 @@ export class Settler {
     if (!this.#confirmSub) {
       this.#confirmInbox = createInbox()
       this.#confirmSub = this.#o.nc.subscribe(`${this.#confirmInbox}.*`, {
-        callback: (_err, msg) => {
+        // Runs on the client's socket reader: guarded, nothing may throw there.
+        callback: guardCallback(this.#o.log, 'ack confirmations', (msg) => {
           const pending = this.#confirms.get(msg.subject)
           if (!pending) return
           this.#confirms.delete(msg.subject)
           clearTimeout(pending.timer)
           pending.resolve()
           this.#maybeUnsubscribe()
-        },
+        }),
       })
     }
     const subject = `${this.#confirmInbox}.${this.#nextConfirm++}`
@@ -164,15 +170,15 @@ export class Settler {
   }
 
   /**
-   * Dead-letters a message: publishes the original payload with the original headers and the
-   * `Fn-*` headers to `fn.dlq.<fn>`, waits for JetStream to confirm, and only then terminates the
-   * original. If the publish fails, the message is nak'd to be tried again later: it is never
-   * terminated without a stored dead letter.
+   * Dead-letters a message: stores the original payload with the original headers and the
+   * `Fn-*` headers on `fn.dlq.<fn>` (see {@link DeadLetterWriter}), waits for JetStream to
+   * confirm, and only then terminates the original. Throws when the dead letter could not be
+   * stored; the original is then left unterminated, for the caller to hand back.
    */
-  async deadLetter(d: Delivery, errorKind: ErrorKind, error: WireError, retryDelayMs: number): Promise<boolean> {
-    const headers = deadLetterHeaders({
+  async deadLetter(d: Delivery, errorKind: ErrorKind, error: WireError, opts: { version: string; rawHeaders?: Uint8Array | undefined }): Promise<StoredDeadLetter> {
+    const facts = {
       fn: this.#o.fn,
-      version: this.#o.version(),
+      version: opts.version,
       errorKind,
       error,
       deliveries: d.deliveries,
@@ -181,16 +187,10 @@ export class Settler {
       subject: d.subject,
       failedAt: new Date(),
       original: d.headers,
-    })
-    try {
-      await this.#o.js.publish(deadLetterSubject(this.#o.fn), d.data, { headers, timeout: this.#timeout })
-    } catch (err) {
-      this.#o.log.error({ err, seq: d.seq, errorKind }, 'dead letter not stored; the message will be tried again')
-      this.nak(d, retryDelayMs)
-      return false
     }
+    const stored = await this.#writer.write(facts, d.data, opts.rawHeaders)
     this.#publishQuietly(d.reply, TERM)
-    return true
+    return stored
   }
 
   #publishQuietly(subject: string, payload: Uint8Array): void {

@@ -72,7 +72,7 @@ describe('settling by handler result', () => {
     expect(dh.get('Fn-Source-Stream')).toBe(fn.stream)
     expect(dh.get('Fn-Source-Seq')).toBe(String(ack.seq))
     expect(dh.get('Fn-Source-Subject')).toBe(fn.subject)
-    expect(dh.get('Nats-Msg-Id')).toBe(`dlq:${fn.stream}:${ack.seq}`)
+    expect(dh.get('Nats-Msg-Id')).toBe(`dlq:${fn.name}:${fn.stream}:${ack.seq}`)
     expect(dh.get('Fn-Original-Msg-Id')).toBe('orig-1')
     expect(dh.get('X-Trace')).toBe('abc')
     expect(dh.values('X-Multi')).toEqual(['one', 'two'])

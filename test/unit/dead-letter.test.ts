@@ -1,6 +1,7 @@
 import { headers, type MsgHdrs } from '@nats-io/transport-node'
 import { describe, expect, it } from 'vitest'
-import { DlqHeader, deadLetterHeaders, deadLetterSubject, type DeadLetterFacts } from '../../runtime/settle/dead-letter.ts'
+import type { WireHeaders } from '../../runtime/pool/protocol.ts'
+import { DlqHeader, deadLetterHeaders, headerBytes, deadLetterSubject, type DeadLetterFacts } from '../../runtime/settle/dead-letter.ts'
 
 const failedAt = new Date('2025-03-04T05:06:07.089Z')
 
@@ -15,9 +16,14 @@ function facts(overrides: Partial<DeadLetterFacts> = {}): DeadLetterFacts {
     seq: 42,
     subject: 'orders.created',
     failedAt,
-    original: undefined,
+    original: null,
     ...overrides,
   }
+}
+
+/** Headers as the consumer hands them over (see readHeaders). */
+function wire(h: MsgHdrs): WireHeaders {
+  return h.keys().map((k) => [k, h.values(k)])
 }
 
 /** All headers as a plain record, so a test sees every key and every value at once. */
@@ -37,7 +43,7 @@ describe('deadLetterHeaders', () => {
       'Fn-Source-Seq': ['42'],
       'Fn-Source-Subject': ['orders.created'],
       'Fn-Failed-At': ['2025-03-04T05:06:07.089Z'],
-      'Nats-Msg-Id': ['dlq:ORDERS:42'],
+      'Nats-Msg-Id': ['dlq:charge-card:ORDERS:42'],
     })
   })
 
@@ -53,6 +59,10 @@ describe('deadLetterHeaders', () => {
       SourceSubject: 'Fn-Source-Subject',
       FailedAt: 'Fn-Failed-At',
       OriginalMsgId: 'Fn-Original-Msg-Id',
+      PayloadObject: 'Fn-Payload-Object',
+      PayloadSize: 'Fn-Payload-Size',
+      RawHeaders: 'Fn-Raw-Headers',
+      RawHeadersObject: 'Fn-Raw-Headers-Object',
     })
   })
 
@@ -68,7 +78,7 @@ describe('deadLetterHeaders', () => {
     original.set('Content-Type', 'application/json')
     original.append('X-Trace', 'a')
     original.append('X-Trace', 'b')
-    const h = deadLetterHeaders(facts({ original }))
+    const h = deadLetterHeaders(facts({ original: wire(original) }))
     expect(h.get('Content-Type')).toBe('application/json')
     expect(h.values('X-Trace')).toEqual(['a', 'b'])
     expect(h.get('Fn-Function')).toBe('charge-card')
@@ -77,15 +87,15 @@ describe('deadLetterHeaders', () => {
   it('replaces the original Nats-Msg-Id with its own and keeps the old one as Fn-Original-Msg-Id', () => {
     const original = headers()
     original.set('Nats-Msg-Id', 'order-7')
-    const h = deadLetterHeaders(facts({ original }))
-    expect(h.values('Nats-Msg-Id')).toEqual(['dlq:ORDERS:42'])
+    const h = deadLetterHeaders(facts({ original: wire(original) }))
+    expect(h.values('Nats-Msg-Id')).toEqual(['dlq:charge-card:ORDERS:42'])
     expect(h.get('Fn-Original-Msg-Id')).toBe('order-7')
   })
 
   it('has no Fn-Original-Msg-Id when the original had no Nats-Msg-Id', () => {
     const original = headers()
     original.set('X-Trace', 'a')
-    expect(deadLetterHeaders(facts({ original })).has('Fn-Original-Msg-Id')).toBe(false)
+    expect(deadLetterHeaders(facts({ original: wire(original) })).has('Fn-Original-Msg-Id')).toBe(false)
   })
 
   it('drops headers that would make the DLQ stream refuse or reshape the record', () => {
@@ -97,7 +107,7 @@ describe('deadLetterHeaders', () => {
     original.set('Nats-Rollup', 'sub')
     original.set('Nats-TTL', '1s')
     original.set('X-Kept', 'yes')
-    expect(record(deadLetterHeaders(facts({ original })))).toEqual({
+    expect(record(deadLetterHeaders(facts({ original: wire(original) })))).toEqual({
       'X-Kept': ['yes'],
       'Fn-Function': ['charge-card'],
       'Fn-Version': ['sha256-abc123'],
@@ -108,7 +118,7 @@ describe('deadLetterHeaders', () => {
       'Fn-Source-Seq': ['42'],
       'Fn-Source-Subject': ['orders.created'],
       'Fn-Failed-At': ['2025-03-04T05:06:07.089Z'],
-      'Nats-Msg-Id': ['dlq:ORDERS:42'],
+      'Nats-Msg-Id': ['dlq:charge-card:ORDERS:42'],
     })
   })
 
@@ -116,7 +126,7 @@ describe('deadLetterHeaders', () => {
     const original = headers()
     original.set('Nats-Msg-Id', 'order-7')
     original.set('Nats-Expected-Stream', 'ORDERS')
-    deadLetterHeaders(facts({ original }))
+    deadLetterHeaders(facts({ original: wire(original) }))
     expect(record(original)).toEqual({ 'Nats-Msg-Id': ['order-7'], 'Nats-Expected-Stream': ['ORDERS'] })
   })
 
@@ -126,7 +136,7 @@ describe('deadLetterHeaders', () => {
     original.set('Fn-Error-Kind', 'timeout')
     original.set('Fn-Deliveries', '3')
     original.set('Fn-Source-Stream', 'FN_DLQ')
-    const h = deadLetterHeaders(facts({ original }))
+    const h = deadLetterHeaders(facts({ original: wire(original) }))
     expect(h.values('Fn-Error')).toEqual(['TypeError: card is undefined'])
     expect(h.values('Fn-Error-Kind')).toEqual(['error'])
     expect(h.values('Fn-Deliveries')).toEqual(['5'])
@@ -157,8 +167,23 @@ describe('deadLetterHeaders', () => {
   })
 
   it('gives each source message its own dedupe id', () => {
-    expect(deadLetterHeaders(facts({ stream: 'EVENTS', seq: 1 })).get('Nats-Msg-Id')).toBe('dlq:EVENTS:1')
-    expect(deadLetterHeaders(facts({ stream: 'EVENTS', seq: 2 })).get('Nats-Msg-Id')).toBe('dlq:EVENTS:2')
+    expect(deadLetterHeaders(facts({ stream: 'EVENTS', seq: 1 })).get('Nats-Msg-Id')).toBe('dlq:charge-card:EVENTS:1')
+    expect(deadLetterHeaders(facts({ stream: 'EVENTS', seq: 2 })).get('Nats-Msg-Id')).toBe('dlq:charge-card:EVENTS:2')
+  })
+
+  it('gives each function its own dedupe id for one source message (two functions on one subject)', () => {
+    const reserve = deadLetterHeaders(facts({ fn: 'reserve-inventory', stream: 'ORDERS', seq: 7 })).get('Nats-Msg-Id')
+    const charge = deadLetterHeaders(facts({ fn: 'charge-payment', stream: 'ORDERS', seq: 7 })).get('Nats-Msg-Id')
+    expect(reserve).toBe('dlq:reserve-inventory:ORDERS:7')
+    expect(charge).toBe('dlq:charge-payment:ORDERS:7')
+  })
+
+  it('copies 1,000 original headers, each once, and counts their bytes as encoded', () => {
+    const original: WireHeaders = Array.from({ length: 1_000 }, (_, i): [string, string[]] => [`X-H-${i}`, [`v${i}`]])
+    const h = deadLetterHeaders(facts({ original }))
+    expect(h.keys()).toHaveLength(1_000 + 10)
+    expect(h.get('X-H-999')).toBe('v999')
+    expect(headerBytes(h)).toBe(h.toString().length)
   })
 })
 

@@ -21,7 +21,7 @@ function stored(extra: (h: ReturnType<typeof natsHeaders>) => void = () => undef
     seq: 42,
     subject: 'orders.created',
     failedAt: new Date('2024-05-01T12:00:00.123Z'),
-    original,
+    original: original.keys().map((k) => [k, original.values(k)]),
   })
   extra(h)
   return toDeadLetterEntry({ seq: 9, subject: 'fn.dlq.resize', time: new Date(1_700_000_000_000), headers: h, data: new TextEncoder().encode('{"a":1}') })
@@ -55,11 +55,12 @@ describe('toDeadLetterEntry', () => {
 })
 
 describe('replayMessage', () => {
-  it('keeps the original headers and payload, drops every Fn-* header, and uses an id of its own', () => {
+  it('keeps the original headers and payload, drops every Fn-* header but the one naming its function, and uses an id of its own', () => {
     const m = replayMessage(stored((h) => h.set('fn-lowercase', 'x')), 'FN_DLQ')
     expect(m.subject).toBe('orders.created')
     expect(new TextDecoder().decode(m.data)).toBe('{"a":1}')
-    expect(m.headers.keys().sort()).toEqual(['X-Multi', 'X-Trace'])
+    expect(m.headers.keys().sort()).toEqual(['Fn-Replay-For', 'X-Multi', 'X-Trace'])
+    expect(m.headers.get('Fn-Replay-For')).toBe('resize')
     expect(m.headers.values('X-Multi')).toEqual(['1', '2'])
     expect(m.msgId).toBe('replay:FN_DLQ:9:1700000000000')
     expect(m.headers.has('Nats-Msg-Id')).toBe(false)

@@ -21,8 +21,15 @@ export async function runLogs(args: ParsedArgs, signal: AbortSignal): Promise<nu
     }
     const json = args.options.json === true
     const events = nc.subscribe(eventsSubject(name), {
+      // On the client's socket reader: a line nobody can read is skipped, never thrown there.
       callback: (_err, m) => {
-        const e = m.json<InvocationEvent>()
+        let e: InvocationEvent
+        try {
+          e = m.json<InvocationEvent>()
+        } catch {
+          console.error(`skipped an event on ${m.subject} that is not JSON`)
+          return
+        }
         console.log(json ? JSON.stringify({ type: 'event', ...e }) : `${clock(e.at)} ${describe(e)}`)
       },
     })

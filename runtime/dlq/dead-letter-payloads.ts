@@ -1,0 +1,74 @@
+/**
+ * Object Store bucket `FN_DLQ_PAYLOADS`: where a dead letter too big for one message keeps its
+ * payload (claim check), and an undecodable header block too big for a header keeps its bytes.
+ * Objects are named after the dead letter's id (`dlq:<function>:<stream>:<seq>`), so writing one
+ * again (a replica died before the term) replaces it rather than adding a second.
+ */
+import { Objm, type ObjectStore } from '@nats-io/obj'
+import type { NatsConnection } from '@nats-io/transport-node'
+import { isNotFound } from '../nats/ensure-stream.ts'
+import { DLQ_PAYLOADS_BUCKET } from '../settle/dead-letter.ts'
+
+export class DeadLetterPayloads {
+  readonly #nc: NatsConnection
+  readonly #replicas: number
+  #store: Promise<ObjectStore> | undefined
+
+  /** `replicas`: used only when the bucket has to be created (as the DLQ stream's). */
+  constructor(nc: NatsConnection, opts: { replicas?: number } = {}) {
+    this.#nc = nc
+    this.#replicas = opts.replicas ?? 1
+  }
+
+  /** Stores `data` under `name`, creating the bucket on first use. */
+  async put(name: string, data: Uint8Array, description: string): Promise<void> {
+    const store = await this.#open(true)
+    await store!.putBlob({ name, description }, data)
+  }
+
+  /** The object's bytes; undefined when it (or the bucket) is missing. */
+  async get(name: string): Promise<Uint8Array | undefined> {
+    const store = await this.#open(false)
+    return (await store?.getBlob(name)) ?? undefined
+  }
+
+  /** Removes an object; false when it was not there. */
+  async delete(name: string): Promise<boolean> {
+    const store = await this.#open(false)
+    if (!store || !(await store.info(name))) return false
+    await store.delete(name)
+    return true
+  }
+
+  /** Removes every object whose name starts with `prefix`; returns how many. */
+  async deleteByPrefix(prefix: string): Promise<number> {
+    const store = await this.#open(false)
+    if (!store) return 0
+    let n = 0
+    for (const info of await store.list()) {
+      if (!info.name.startsWith(prefix)) continue
+      await store.delete(info.name)
+      n++
+    }
+    return n
+  }
+
+  async #open(create: boolean): Promise<ObjectStore | undefined> {
+    if (this.#store) return this.#store
+    const objm = new Objm(this.#nc)
+    if (create) {
+      this.#store = objm.create(DLQ_PAYLOADS_BUCKET, { replicas: this.#replicas, description: 'jetfn dead-letter payloads too big for one message' })
+      // A failed create (no permission, JetStream away) is tried again by the next call.
+      this.#store.catch(() => (this.#store = undefined))
+      return this.#store
+    }
+    try {
+      const store = await objm.open(DLQ_PAYLOADS_BUCKET)
+      this.#store = Promise.resolve(store)
+      return store
+    } catch (err) {
+      if (isNotFound(err) || /not found/i.test((err as Error).message)) return undefined
+      throw err
+    }
+  }
+}
