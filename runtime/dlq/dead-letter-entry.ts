@@ -2,6 +2,7 @@
  * One dead letter as `fn dlq` reads it back: where it is stored, what failed (from the `Fn-*`
  * headers that the settler wrote), and the original payload and headers.
  */
+import { Buffer } from 'node:buffer'
 import type { MsgHdrs } from '@nats-io/transport-node'
 import { DlqHeader } from '../settle/dead-letter.ts'
 
@@ -40,7 +41,14 @@ export interface DeadLetterEntry {
   /** Payload size in bytes. */
   size: number
   headers: MsgHdrs | undefined
+  /** The payload; empty when read headers-only or when it is kept in Object Store (`payloadObject`). */
   data: Uint8Array
+  /** `Fn-Payload-Object`: the payload is in Object Store `FN_DLQ_PAYLOADS` under this name (claim check). */
+  payloadObject: string | undefined
+  /** The original header block, when it could not be decoded (`Fn-Raw-Headers`, base64). */
+  rawHeaders: Uint8Array | undefined
+  /** `Fn-Raw-Headers-Object`: that block is in Object Store under this name. */
+  rawHeadersObject: string | undefined
 }
 
 /** Reads the `Fn-*` headers of a stored dead letter. Never throws: a foreign message reads as fields left undefined. */
@@ -51,7 +59,9 @@ export function toDeadLetterEntry(m: StoredDeadLetter): DeadLetterEntry {
     return v === undefined || v === '' ? undefined : v
   }
   const failedAt = parseDate(get(DlqHeader.FailedAt)) ?? m.time
-  const sizeHeader = parseCount(get('Nats-Msg-Size'))
+  const payloadObject = get(DlqHeader.PayloadObject)
+  const sizeHeader = payloadObject !== undefined ? parseCount(get(DlqHeader.PayloadSize)) : parseCount(get('Nats-Msg-Size'))
+  const raw = get(DlqHeader.RawHeaders)
   return {
     seq: m.seq,
     subject: m.subject,
@@ -68,6 +78,9 @@ export function toDeadLetterEntry(m: StoredDeadLetter): DeadLetterEntry {
     size: m.data.length > 0 || sizeHeader === undefined ? m.data.length : sizeHeader,
     headers: h,
     data: m.data,
+    payloadObject,
+    rawHeaders: raw === undefined ? undefined : new Uint8Array(Buffer.from(raw, 'base64')),
+    rawHeadersObject: get(DlqHeader.RawHeadersObject),
   }
 }
 

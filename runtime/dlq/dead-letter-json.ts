@@ -33,6 +33,10 @@ export interface DeadLetterDetailJson extends DeadLetterSummaryJson {
   payload?: unknown
   /** The payload as text, when it is readable UTF-8 but not JSON. */
   payloadText?: string
+  /** Where the payload was kept, when too big for the dead letter itself (Object Store `FN_DLQ_PAYLOADS`). */
+  payloadObject?: string
+  /** The original header block, base64, when it could not be decoded (kind `decode`). */
+  rawHeadersBase64?: string
 }
 
 export function deadLetterSummary(e: DeadLetterEntry): DeadLetterSummaryJson {
@@ -61,5 +65,7 @@ export function deadLetterDetail(e: DeadLetterEntry): DeadLetterDetailJson {
     payloadBase64: Buffer.from(e.data).toString('base64'),
     ...(preview.kind === 'json' ? { payload: preview.json } : {}),
     ...(preview.kind === 'text' ? { payloadText: preview.text } : {}),
+    ...(e.payloadObject !== undefined ? { payloadObject: e.payloadObject } : {}),
+    ...(e.rawHeaders !== undefined ? { rawHeadersBase64: Buffer.from(e.rawHeaders).toString('base64') } : {}),
   }
 }

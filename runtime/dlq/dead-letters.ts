@@ -10,12 +10,16 @@ import type { Registry } from '../deploy/registry.ts'
 import { functionNameProblem } from '../function/function-options.ts'
 import type { DeadLetterEntry } from './dead-letter-entry.ts'
 import { DeadLetterStore } from './dead-letter-store.ts'
+import type { DeadLetterPayloads } from './dead-letter-payloads.ts'
+import { DLQ_PAYLOADS_BUCKET } from '../settle/dead-letter.ts'
 import { replayMessage, type ReplayMessage } from './replay-message.ts'
 
 /** Options of {@link DeadLetters.open}. */
 export interface OpenDeadLettersOptions {
   jsm: JetStreamManager
   js: JetStreamClient
+  /** Reads and removes payloads kept in Object Store (claim check). */
+  payloads: DeadLetterPayloads
   registry: Registry
   /** The DLQ stream, `dlq.stream` of `fn.config.ts` (default `FN_DLQ`). */
   dlqStream: string
@@ -42,11 +46,13 @@ export class DeadLetters {
   readonly #store: DeadLetterStore
   readonly #js: JetStreamClient
   readonly #timeoutMs: number
+  readonly #payloads: DeadLetterPayloads
   /** The deployed manifest; undefined when the function is not deployed (only its dead letters remain). */
   readonly manifest: FunctionManifest | undefined
 
-  private constructor(store: DeadLetterStore, js: JetStreamClient, manifest: FunctionManifest | undefined, timeoutMs: number) {
+  private constructor(store: DeadLetterStore, js: JetStreamClient, payloads: DeadLetterPayloads, manifest: FunctionManifest | undefined, timeoutMs: number) {
     this.#store = store
+    this.#payloads = payloads
     this.#js = js
     this.manifest = manifest
     this.#timeoutMs = timeoutMs
@@ -68,7 +74,7 @@ export class DeadLetters {
         hint: 'run `fn ls` to see what is deployed',
       })
     }
-    return new DeadLetters(store, o.js, manifest, o.publishTimeoutMs ?? 5_000)
+    return new DeadLetters(store, o.js, o.payloads, manifest, o.publishTimeoutMs ?? 5_000)
   }
 
   get fn(): string {
@@ -101,7 +107,30 @@ export class DeadLetters {
   async show(seq: number): Promise<DeadLetterEntry> {
     const entry = await this.#store.get(seq)
     if (!entry) throw this.#notDeadLetter(seq)
-    return entry
+    return this.#withObjects(entry)
+  }
+
+  /** The entry with its payload (and undecodable header block) read back from Object Store, where they were kept there. */
+  async #withObjects(entry: DeadLetterEntry): Promise<DeadLetterEntry> {
+    if (entry.payloadObject === undefined && entry.rawHeadersObject === undefined) return entry
+    const read = async (name: string, what: string): Promise<Uint8Array> => {
+      const data = await this.#payloads.get(name)
+      if (data === undefined) {
+        throw new FnError(FnErrorCode.Internal, `the ${what} of dead letter ${entry.seq} of '${this.fn}' is missing from Object Store ${DLQ_PAYLOADS_BUCKET} (object '${name}')`, {
+          hint: `\`fn dlq purge ${this.fn} --seq ${entry.seq}\` removes the dead letter`,
+        })
+      }
+      return data
+    }
+    const out = { ...entry }
+    if (entry.payloadObject !== undefined) out.data = await read(entry.payloadObject, 'payload')
+    if (entry.rawHeadersObject !== undefined) out.rawHeaders = await read(entry.rawHeadersObject, 'header block')
+    return out
+  }
+
+  /** Removes what a dead letter keeps in Object Store, once the dead letter itself is gone. */
+  async #deleteObjects(entry: DeadLetterEntry): Promise<void> {
+    for (const name of [entry.payloadObject, entry.rawHeadersObject]) if (name !== undefined) await this.#payloads.delete(name)
   }
 
   /**
@@ -113,13 +142,16 @@ export class DeadLetters {
    */
   async *replay(sel: DeadLetterSelection, opts: { dryRun?: boolean } = {}): AsyncGenerator<ReplayResult> {
     const entries = 'all' in sel ? this.#store.entries() : await this.#named(sel.seqs, { forReplay: true })
-    for await (const entry of entries) {
+    for await (const stored of entries) {
+      const entry = opts.dryRun ? stored : await this.#withObjects(stored)
       const msg = replayMessage(entry, this.stream)
       if (opts.dryRun) {
         yield result(msg)
         continue
       }
-      yield { ...result(msg), stored: await this.#replayOne(msg) }
+      const replayed = await this.#replayOne(msg)
+      await this.#deleteObjects(entry)
+      yield { ...result(msg), stored: replayed }
     }
   }
 
@@ -128,11 +160,19 @@ export class DeadLetters {
    * how many were removed. A dry run returns how many would be.
    */
   async purge(sel: DeadLetterSelection, opts: { dryRun?: boolean } = {}): Promise<number> {
-    if ('all' in sel) return opts.dryRun ? this.#store.count() : this.#store.purge()
+    if ('all' in sel) {
+      if (opts.dryRun) return this.#store.count()
+      const purged = await this.#store.purge()
+      await this.#payloads.deleteByPrefix(`dlq:${this.fn}:`)
+      return purged
+    }
     const entries = await this.#named(sel.seqs, { forReplay: false })
     if (opts.dryRun) return entries.length
     let removed = 0
-    for (const e of entries) if (await this.#store.delete(e.seq)) removed++
+    for (const e of entries) {
+      if (await this.#store.delete(e.seq)) removed++
+      await this.#deleteObjects(e)
+    }
     return removed
   }
 

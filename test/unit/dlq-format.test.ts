@@ -39,6 +39,9 @@ describe('DeadLetterTable', () => {
     failedAt: new Date('2024-05-01T12:00:00.123Z'),
     size: 2,
     headers: undefined,
+    payloadObject: undefined,
+    rawHeaders: undefined,
+    rawHeadersObject: undefined,
     data: new Uint8Array(),
   }
 

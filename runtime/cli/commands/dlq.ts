@@ -5,6 +5,7 @@
 import { once } from 'node:events'
 import { jetstream } from '@nats-io/jetstream'
 import { DeadLetters, type DeadLetterSelection } from '../../dlq/dead-letters.ts'
+import { DeadLetterPayloads } from '../../dlq/dead-letter-payloads.ts'
 import { deadLetterDetail, deadLetterSummary } from '../../dlq/dead-letter-json.ts'
 import { DeadLetterTable } from '../../dlq/dead-letter-table.ts'
 import { headerRecord } from '../../dlq/dead-letter-entry.ts'
@@ -48,7 +49,7 @@ export async function runDlq(args: ParsedArgs): Promise<number> {
   const selection: DeadLetterSelection = seqs.length > 0 ? { seqs } : { all: true }
 
   return withRegistry(args.config, async ({ config, jsm, nc, registry }) => {
-    const dlq = await DeadLetters.open({ jsm, js: jetstream(nc), registry, dlqStream: config.dlq.stream, fn })
+    const dlq = await DeadLetters.open({ jsm, js: jetstream(nc), payloads: new DeadLetterPayloads(nc), registry, dlqStream: config.dlq.stream, fn })
     switch (sub) {
       case 'ls':
         return o.json ? listJson(dlq) : listTable(dlq)
@@ -117,7 +118,9 @@ async function show(dlq: DeadLetters, seq: number, json: boolean): Promise<numbe
   const preview = previewPayload(e.data)
   const lines = [`dead letter ${e.seq} of '${dlq.fn}' in ${dlq.stream} (${e.subject}), stored ${e.storedAt.toISOString()}`, '', 'headers:']
   for (const [key, values] of Object.entries(headerRecord(e.headers))) for (const v of values) lines.push(`  ${key}: ${v}`)
-  lines.push('', `payload (${preview.kind}, ${e.size} bytes):`, preview.text)
+  if (e.rawHeaders) lines.push('', `undecodable original header block (${e.rawHeaders.length} bytes, as received):`, escapeBytes(e.rawHeaders))
+  const kept = e.payloadObject ? `, kept in Object Store as '${e.payloadObject}'` : ''
+  lines.push('', `payload (${preview.kind}, ${e.size} bytes${kept}):`, preview.text)
   await write(lines.join('\n'))
   return 0
 }
@@ -144,6 +147,20 @@ async function purge(dlq: DeadLetters, selection: DeadLetterSelection, dryRun: b
   const what = `${n} dead letter${n === 1 ? '' : 's'} of '${dlq.fn}'`
   await write(dryRun ? `dry run: ${what} would be removed; nothing changed` : `removed ${what}`)
   return 0
+}
+
+/** Bytes as printable text: CR LF ends a line, anything else outside printable ASCII is `\xNN`. */
+function escapeBytes(b: Uint8Array): string {
+  const MAX = 4096
+  let out = ''
+  for (let i = 0; i < Math.min(b.length, MAX); i++) {
+    const c = b[i]!
+    if (c === 13 && b[i + 1] === 10) {
+      out += '\n'
+      i++
+    } else out += c >= 32 && c < 127 ? String.fromCharCode(c) : `\\x${c.toString(16).padStart(2, '0')}`
+  }
+  return b.length > MAX ? `${out}… (${b.length - MAX} more bytes)` : out
 }
 
 /** Writes a line to stdout, waiting when the pipe is full (a long `ls` into `less`). */
