@@ -2,7 +2,7 @@
  * What `fn ls` shows: every deployed function's manifest joined with the live state of its
  * durable consumer and its dead letters, read from JetStream. No printing here.
  */
-import { JetStreamApiCodes, JetStreamApiError, type JetStreamManager } from '@nats-io/jetstream'
+import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { consumerName } from '../nats/ensure-consumer.ts'
 import { deadLetterSubject } from '../settle/dead-letter.ts'
@@ -25,6 +25,12 @@ export interface FunctionStatus {
   redelivered: number | null
   /** Messages on `fn.dlq.<name>` in the DLQ stream; null when that stream does not exist. */
   dlq: number | null
+  /**
+   * Why the DLQ stream cannot take dead letters now (it does not exist, it is full with
+   * `discard: new`, it is sealed); null when it can. Failed messages then wait, unterminated,
+   * and are tried again until it can (DESIGN).
+   */
+  dlqProblem: string | null
   /** ISO time of the deploy (or rollback). */
   deployedAt: string
   deployedBy: { user: string; host: string }
@@ -40,7 +46,11 @@ export interface FunctionStatusOptions {
 
 /** Every deployed function, sorted by name, with its consumer and DLQ figures. */
 export async function functionStatuses(opts: FunctionStatusOptions): Promise<FunctionStatus[]> {
-  const [manifests, dlq] = await Promise.all([opts.registry.list(), dlqCounts(opts.jsm, opts.dlqStream)])
+  const [manifests, dlqInfo] = await Promise.all([opts.registry.list(), dlqState(opts.jsm, opts.dlqStream)])
+  const dlq = dlqInfo?.state.subjects ?? (dlqInfo ? {} : undefined)
+  // Before any replica has run, neither the consumers nor the DLQ exist yet: that is no problem.
+  const missing = `${opts.dlqStream} does not exist`
+  const full = dlqInfo && dlqFull(dlqInfo)
   return Promise.all(
     manifests.map(async (m): Promise<FunctionStatus> => {
       const consumer = consumerName(m.name)
@@ -58,6 +68,7 @@ export async function functionStatuses(opts: FunctionStatusOptions): Promise<Fun
         inFlight: info?.num_ack_pending ?? null,
         redelivered: info?.num_redelivered ?? null,
         dlq: dlq === undefined ? null : (dlq[deadLetterSubject(m.name)] ?? 0),
+        dlqProblem: dlqInfo === undefined ? (info ? missing : null) : full!,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       }
@@ -65,15 +76,24 @@ export async function functionStatuses(opts: FunctionStatusOptions): Promise<Fun
   )
 }
 
-/** Messages per subject in the DLQ stream (one request, paged by the client); undefined when it does not exist. */
-async function dlqCounts(jsm: JetStreamManager, stream: string): Promise<Record<string, number> | undefined> {
+/** The DLQ stream with its messages per subject (one request, paged by the client); undefined when it does not exist. */
+async function dlqState(jsm: JetStreamManager, stream: string): Promise<StreamInfo | undefined> {
   try {
-    const info = await jsm.streams.info(stream, { subjects_filter: deadLetterSubject('>') })
-    return info.state.subjects ?? {}
+    return await jsm.streams.info(stream, { subjects_filter: deadLetterSubject('>') })
   } catch (err) {
     if (isNotFound(err)) return undefined
     throw new FnError(FnErrorCode.NatsUnavailable, `cannot read the DLQ stream ${stream}: ${(err as Error).message}`, { cause: err })
   }
+}
+
+/** Why a stream refuses new messages, as far as its config and state tell; null when it takes them. */
+function dlqFull(info: StreamInfo): string | null {
+  const { config, state } = info
+  if (config.sealed) return `${config.name} is sealed`
+  if (config.discard !== DiscardPolicy.New) return null
+  if (config.max_msgs > 0 && state.messages >= config.max_msgs) return `${config.name} is full (max_msgs ${config.max_msgs} reached, discard new)`
+  if (config.max_bytes > 0 && state.bytes >= config.max_bytes) return `${config.name} is full (max_bytes ${config.max_bytes} reached, discard new)`
+  return null
 }
 
 function isNotFound(err: unknown): boolean {

@@ -89,6 +89,7 @@ describe('fn ls', () => {
         inFlight: null,
         redelivered: null,
         dlq: null,
+        dlqProblem: null,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       })

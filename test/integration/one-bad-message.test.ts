@@ -33,7 +33,7 @@ beforeAll(async () => {
   js = jetstream(nc)
   jsm = await jetstreamManager(nc)
   raw = await RawNatsClient.connect(server.url)
-  nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>', { callback: (_e, m) => advisories.push(m.subject) })
+  nc.subscribe('$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.>', { callback: (_e, m) => void advisories.push(m.subject) })
 })
 
 afterAll(async () => {

@@ -7,7 +7,11 @@ export async function runLs(args: ParsedArgs): Promise<number> {
   const statuses = await withRegistry(args.config, ({ config, registry, jsm }) => functionStatuses({ registry, jsm, dlqStream: config.dlq.stream }))
   if (args.options.json) console.log(JSON.stringify(statuses, null, 2))
   else if (statuses.length === 0) console.log('no functions deployed (run `fn deploy`)')
-  else console.log(formatFunctionTable(statuses))
+  else {
+    console.log(formatFunctionTable(statuses))
+    const problem = statuses.find((st) => st.dlqProblem !== null)?.dlqProblem
+    if (problem) console.log(`\nwarning: ${problem}: failed messages wait unterminated and are tried again until it takes them`)
+  }
   return 0
 }
 
@@ -28,7 +32,7 @@ export function formatFunctionTable(statuses: readonly FunctionStatus[]): string
       count(s.pending),
       count(s.inFlight),
       count(s.redelivered),
-      count(s.dlq),
+      s.dlqProblem === null ? count(s.dlq) : `${count(s.dlq)}!`,
       s.deployedAt,
       `${s.deployedBy.user}@${s.deployedBy.host}`,
     ]),
