@@ -216,15 +216,20 @@ function mixKinds(maxPayload: number): Array<[number, string, (i: number, r: () 
   ]
 }
 
-function randomMix(seed: number, n: number, maxPayload: number): Case[] {
+/**
+ * The maker of the seeded mix: call it for i = 0, 1, 2, ... in order. Messages are made as they
+ * are published, so that the test process never blocks for long (its timers drive the steady
+ * function, whose gaps are measured).
+ */
+function randomMix(seed: number, maxPayload: number): (i: number) => Case {
   const r = prng(seed)
   const kinds = mixKinds(maxPayload)
   const total = kinds.reduce((s, [w]) => s + w, 0)
-  return Array.from({ length: n }, (_, i) => {
+  return (i) => {
     let x = r() * total
     const kind = kinds.find(([w]) => (x -= w) < 0) ?? kinds[0]!
     return { label: `mix #${i}: ${kind[1]}`, ...kind[2](i, r) }
-  })
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -247,17 +252,17 @@ async function publish(c: Case, keepPayload: boolean): Promise<Published> {
   return p
 }
 
-/** Publishes all of `cases` with at most {@link WINDOW} PubAcks outstanding. */
-async function publishAll(cases: Case[], keepPayload: boolean): Promise<Published[]> {
-  const out: Published[] = new Array(cases.length)
+/** Publishes `make(0)` to `make(count - 1)`, made in that order, with at most {@link WINDOW} PubAcks outstanding. */
+async function publishAll(count: number, make: (i: number) => Case, keepPayload: boolean): Promise<Published[]> {
+  const out: Published[] = new Array(count)
   let next = 0
   const worker = async () => {
-    while (next < cases.length) {
+    while (next < count) {
       const i = next++
-      out[i] = await publish(cases[i]!, keepPayload)
+      out[i] = await publish(make(i), keepPayload)
     }
   }
-  await Promise.all(Array.from({ length: Math.min(WINDOW, cases.length) }, worker))
+  await Promise.all(Array.from({ length: Math.min(WINDOW, count) }, worker))
   return out
 }
 
@@ -304,13 +309,6 @@ async function mainThreadCpuMs(): Promise<number | undefined> {
 
 function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex')
-}
-
-/** The one dead letter of `name` for `seq`. */
-function deadLetterOf(name: string, seq: number): DeadLetter {
-  const list = ledger.deadLetters.get(name)!.get(seq) ?? []
-  expect(list, `dead letters of ${name} for seq ${seq}`).toHaveLength(1)
-  return list[0]!
 }
 
 /** The steady function's figures so far: largest gap between outputs, largest send → output latency. */
@@ -412,24 +410,24 @@ describe(`hostile input (seed ${SEED})`, () => {
     // A header block near max_payload never reaches a stream: JetStream refuses header blocks over
     // 65,535 bytes (checked on 2.15.1), so it can only be refused here.
     const nearMax = sizedHeaderBlock(raw.info.max_payload - 64)
-    await expect(raw.jsPublish(SUBJECT, json({ case: 'header block near max_payload' }), nearMax)).rejects.toThrow(RawPubAckError)
     await expect(raw.jsPublish(SUBJECT, json({ case: 'header block near max_payload' }), nearMax)).rejects.toThrow(/header size exceeds maximum allowed of 64k/)
 
     const published: Published[] = []
     for (const c of cases) published.push(await publish(c, true))
     const seqs = published.map((p) => p.seq)
-    await waitForOutcomes(seqs, 30_000)
-    expect(ledger.problems(seqs, false)).toEqual([])
+    // A case missing its outcome fails the test at the end, after every dead letter that did
+    // arrive has been checked (soft assertions: all that is wrong shows at once).
+    const missing = await waitForOutcomes(seqs, 30_000).then(() => undefined, (err: unknown) => err)
 
     // What each dead letter says, as `fn dlq` and a user read it.
     for (const p of published) {
       for (const name of [fn.json, fn.binary]) {
-        const dead = ledger.deadLetters.get(name)!.get(p.seq)
-        if (!dead) continue
-        const d = deadLetterOf(name, p.seq)
+        // Two outcomes for one seq are reported by the ledger check below; the first is read here.
+        const d = ledger.deadLetters.get(name)!.get(p.seq)?.[0]
+        if (!d) continue
         const what = `${p.label}, ${name}`
-        expect(d.subject, what).toBe(`fn.dlq.${name}`)
-        expect(
+        expect.soft(d.subject, what).toBe(`fn.dlq.${name}`)
+        expect.soft(
           {
             'Fn-Function': dlHeader(d, 'Fn-Function'),
             'Fn-Version': dlHeader(d, 'Fn-Version'),
@@ -447,38 +445,45 @@ describe(`hostile input (seed ${SEED})`, () => {
           'Fn-Source-Subject': SUBJECT,
           'Nats-Msg-Id': `dlq:${name}:${prefix}:${p.seq}`,
         })
-        expect(Number(dlHeader(d, 'Fn-Deliveries')), `${what}: Fn-Deliveries`).toBeGreaterThanOrEqual(1)
-        expect(Number.isNaN(Date.parse(dlHeader(d, 'Fn-Failed-At') ?? '')), `${what}: Fn-Failed-At`).toBe(false)
-        expect(dlHeader(d, 'Fn-Error'), `${what}: Fn-Error`).toMatch(/\S/)
+        expect.soft(Number(dlHeader(d, 'Fn-Deliveries')), `${what}: Fn-Deliveries`).toBeGreaterThanOrEqual(1)
+        expect.soft(Number.isNaN(Date.parse(dlHeader(d, 'Fn-Failed-At') ?? '')), `${what}: Fn-Failed-At`).toBe(false)
+        expect.soft(dlHeader(d, 'Fn-Error'), `${what}: Fn-Error`).toMatch(/\S/)
 
         // The original payload, in the message or (too big for one) in Object Store.
         const object = dlHeader(d, 'Fn-Payload-Object')
         if (object !== undefined) {
-          expect(dlHeader(d, 'Fn-Payload-Size'), `${what}: Fn-Payload-Size`).toBe(String(p.size))
-          expect(d.payload.length, `${what}: a claim-check dead letter has an empty payload`).toBe(0)
+          expect.soft(dlHeader(d, 'Fn-Payload-Size'), `${what}: Fn-Payload-Size`).toBe(String(p.size))
+          expect.soft(d.payload.length, `${what}: a claim-check dead letter has an empty payload`).toBe(0)
           const shown = await runFn(project, ['dlq', 'show', name, String(d.dlqSeq), '--json'], t.server.url)
-          expect(shown.code, `fn dlq show ${name} ${d.dlqSeq}: ${shown.stderr}`).toBe(0)
-          const detail = JSON.parse(shown.stdout) as DeadLetterDetailJson
-          expect(sha(Buffer.from(detail.payloadBase64, 'base64')), `${what}: payload read back by fn dlq show`).toBe(sha(p.payload!))
+          expect.soft(shown.code, `fn dlq show ${name} ${d.dlqSeq}: ${shown.stderr}`).toBe(0)
+          if (shown.code === 0) {
+            const detail = JSON.parse(shown.stdout) as DeadLetterDetailJson
+            expect.soft(sha(Buffer.from(detail.payloadBase64, 'base64')), `${what}: payload read back by fn dlq show`).toBe(sha(p.payload!))
+          }
         } else {
-          expect(d.payload.length, `${what}: payload size`).toBe(p.size)
-          expect(sha(d.payload), `${what}: payload`).toBe(sha(p.payload!))
+          expect.soft(d.payload.length, `${what}: payload size`).toBe(p.size)
+          expect.soft(sha(d.payload), `${what}: payload`).toBe(sha(p.payload!))
         }
-        if (p.size + 4096 > raw.info.max_payload) expect(object, `${what}: a payload this big needs a claim check`).toBeDefined()
+        if (p.size + 4096 > raw.info.max_payload) expect.soft(object, `${what}: a payload this big needs a claim check`).toBeDefined()
 
         if (p.expect[fn.binary] === DECODE_BOTH.binary) {
           // Headers the client cannot decode: the raw block is kept, and the error says why.
           const error = dlHeader(d, 'Fn-Error')!
-          expect(error, what).toMatch(/header/i)
+          expect.soft(error, what).toMatch(/header/i)
           const lines = p.headers.toString('latin1').split('\r\n').length - 3
-          if (lines > 1_000) expect(error, `${what}: the error names the limit`).toMatch(/1,?000/)
+          if (lines > 1_000) expect.soft(error, `${what}: the error names the limit`).toMatch(/1,?000/)
           else await expectRawHeaders(d, p, what)
         }
         // The publisher's own Fn-* headers never stand in for the runtime's.
-        if (p.label.startsWith('spoofed')) expect(dlHeader(d, 'Fn-Error-Kind'), what).toBe('decode')
+        if (p.label.startsWith('spoofed')) {
+          expect.soft(dlHeader(d, 'Fn-Error-Kind'), what).toBe('decode')
+          expect.soft(dlHeader(d, 'Fn-Payload-Object'), `${what}: the publisher's own Fn-Payload-Object is kept on the dead letter`).toBeUndefined()
+        }
       }
     }
 
+    if (missing) throw missing
+    expect(ledger.problems(seqs, false)).toEqual([])
     console.log(`hostile cases: ${cases.length} published and settled in ${Date.now() - started} ms; steady so far: ${JSON.stringify(steadyFigures())}`)
   })
 
@@ -489,7 +494,8 @@ describe(`hostile input (seed ${SEED})`, () => {
       const cpuBefore = await mainThreadCpuMs()
       const from = Date.now()
       const published = await publishAll(
-        Array.from({ length: 50 }, (_, i) => ({ label: `${label} #${i}`, ...(headers ? { headers } : {}), payload: json({ burst: label, i }), expect: expectation })),
+        50,
+        (i) => ({ label: `${label} #${i}`, ...(headers ? { headers } : {}), payload: json({ burst: label, i }), expect: expectation }),
         false,
       )
       const seqs = published.map((p) => p.seq)
@@ -513,9 +519,8 @@ describe(`hostile input (seed ${SEED})`, () => {
   })
 
   it(`a seeded random mix of ${MIX} good and bad messages (seed ${SEED}) all end accounted for`, { timeout: 90_000 }, async () => {
-    const cases = randomMix(SEED, MIX, raw.info.max_payload)
     const from = Date.now()
-    const published = await publishAll(cases, false)
+    const published = await publishAll(MIX, randomMix(SEED, raw.info.max_payload), false)
     const publishedMs = Date.now() - from
     await waitForOutcomes(published.map((p) => p.seq), 60_000)
     console.log(`random mix (seed ${SEED}): ${MIX} published in ${publishedMs} ms, all accounted for after ${Date.now() - from} ms`)
@@ -567,14 +572,15 @@ describe(`hostile input (seed ${SEED})`, () => {
 async function expectRawHeaders(d: DeadLetter, p: Published, what: string): Promise<void> {
   const inline = dlHeader(d, 'Fn-Raw-Headers')
   const object = dlHeader(d, 'Fn-Raw-Headers-Object')
-  expect(inline !== undefined || object !== undefined, `${what}: Fn-Raw-Headers or Fn-Raw-Headers-Object`).toBe(true)
+  expect.soft(inline !== undefined || object !== undefined, `${what}: Fn-Raw-Headers or Fn-Raw-Headers-Object`).toBe(true)
   if (inline !== undefined) {
-    expect(Buffer.from(inline, 'base64').toString('latin1'), `${what}: Fn-Raw-Headers`).toBe(p.headers.toString('latin1'))
+    expect.soft(Buffer.from(inline, 'base64').toString('latin1'), `${what}: Fn-Raw-Headers`).toBe(p.headers.toString('latin1'))
     return
   }
-  expect(p.headers.length, `${what}: a raw block of ${p.headers.length} bytes kept as an object`).toBeGreaterThan(8 * 1024)
+  if (object === undefined) return
+  expect.soft(p.headers.length, `${what}: a raw block of ${p.headers.length} bytes kept as an object`).toBeGreaterThan(8 * 1024)
   const os = await new Objm(t.nc).open('FN_DLQ_PAYLOADS')
   const blob = await os.getBlob(object!)
-  expect(blob, `${what}: object ${object} in FN_DLQ_PAYLOADS`).not.toBeNull()
-  expect(Buffer.from(blob!).toString('latin1'), `${what}: raw headers object`).toBe(p.headers.toString('latin1'))
+  expect.soft(blob, `${what}: object ${object} in FN_DLQ_PAYLOADS`).not.toBeNull()
+  if (blob) expect.soft(Buffer.from(blob).toString('latin1'), `${what}: raw headers object`).toBe(p.headers.toString('latin1'))
 }
