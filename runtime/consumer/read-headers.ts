@@ -9,6 +9,7 @@
  * and as much again to walk. So headers are read here instead, from the raw header block, in one
  * linear pass with limits, into the plain pairs the worker protocol carries anyway.
  */
+import { Buffer } from 'node:buffer'
 import type { Msg } from '@nats-io/transport-node'
 import type { WireHeaders } from '../pool/protocol.ts'
 
@@ -28,6 +29,7 @@ interface MsgInternals {
   _rdata?: Uint8Array
 }
 
+const CRLF = Buffer.from('\r\n')
 const NONE: HeaderRead = { ok: true, headers: null }
 const latin1 = new TextDecoder('latin1')
 const utf8 = new TextDecoder('utf-8')
@@ -61,11 +63,13 @@ export function decodeHeaderBlock(raw: Uint8Array): HeaderRead {
   if (raw.length > MAX_HEADER_BYTES) {
     return { ok: false, reason: `header block of ${raw.length} bytes is over the limit of ${MAX_HEADER_BYTES}`, raw }
   }
+  // Counted with the native search, before anything is decoded.
+  const buf = Buffer.from(raw.buffer, raw.byteOffset, raw.length)
   let lines = 0
-  for (let i = 0; i + 1 < raw.length; i++) if (raw[i] === 13 && raw[i + 1] === 10) lines++
+  for (let i = buf.indexOf(CRLF); i >= 0 && lines <= MAX_HEADER_LINES + 2; i = buf.indexOf(CRLF, i + 2)) lines++
   // The version line and the closing blank line are not headers.
   if (lines - 2 > MAX_HEADER_LINES) {
-    return { ok: false, reason: `${lines - 2} header lines are over the limit of ${MAX_HEADER_LINES}`, raw }
+    return { ok: false, reason: `more than ${MAX_HEADER_LINES} header lines`, raw }
   }
   const text = latin1.decode(raw)
   const parts = text.split('\r\n')

@@ -47,7 +47,7 @@ describe('decodeHeaderBlock', () => {
 
   it(`refuses more than ${MAX_HEADER_LINES} header lines unread, naming the limit`, () => {
     const lines = Array.from({ length: 2_000 }, (_, i) => `X-${i}: ${i}`)
-    expect(decodeHeaderBlock(block(...lines))).toMatchObject({ ok: false, reason: `2000 header lines are over the limit of ${MAX_HEADER_LINES}` })
+    expect(decodeHeaderBlock(block(...lines))).toMatchObject({ ok: false, reason: `more than ${MAX_HEADER_LINES} header lines` })
     expect(decodeHeaderBlock(block(...lines.slice(0, MAX_HEADER_LINES))).ok).toBe(true)
   })
 
