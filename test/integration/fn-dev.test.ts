@@ -49,6 +49,14 @@ it('npm start: deploys the examples, settles what the README publishes, exits 0 
   await expect.poll(() => output, { timeout: 20_000 }).toMatch(/message dead-lettered.*"fn":"reserve-inventory".*"errorKind":"non-retryable"/)
   await expect.poll(() => output, { timeout: 20_000 }).toMatch(/message dead-lettered.*"fn":"validate-order".*"errorKind":"schema"/)
   const jsm = await jetstreamManager(nc)
+  // reserve-inventory and charge-payment share orders.validated: a bad message there leaves a
+  // dead letter for each (ids name the function, so neither is deduplicated away).
+  const bad = await js.publish('orders.validated', 'not json')
+  for (const fn of ['reserve-inventory', 'charge-payment']) {
+    await expect
+      .poll(async () => (await jsm.streams.getMessage('FN_DLQ', { last_by_subj: `fn.dlq.${fn}` }).catch(() => null))?.header.get('Fn-Source-Seq'), { timeout: 20_000 })
+      .toBe(String(bad.seq))
+  }
   const charged = await jsm.streams.getMessage('PAYMENTS', { last_by_subj: 'payments.charged' })
   expect(charged!.json()).toMatchObject({ orderId: expect.stringMatching(/^o-10[01]$/) })
 
