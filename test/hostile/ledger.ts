@@ -215,6 +215,14 @@ export class Ledger {
               ? kind === 'decode'
               : typeof e === 'object' && kind === e.dead
         if (!ok) out.push(`${what}: expected ${typeof e === 'object' ? `a ${e.dead} dead letter` : e}, saw ${seen}`)
+        // The original payload is kept: in the dead letter, or named by its claim check.
+        const object = dlHeader(d!, 'Fn-Payload-Object')
+        if (object === undefined && d!.payload.length !== p.size) {
+          out.push(`${what}: dead letter ${d!.dlqSeq} holds ${d!.payload.length} payload bytes, ${p.size} were published`)
+        }
+        if (object !== undefined && (d!.payload.length !== 0 || dlHeader(d!, 'Fn-Payload-Size') !== String(p.size))) {
+          out.push(`${what}: dead letter ${d!.dlqSeq} names object ${object} (Fn-Payload-Size ${dlHeader(d!, 'Fn-Payload-Size')}) but holds ${d!.payload.length} payload bytes; ${p.size} were published`)
+        }
       }
     }
     if (whole) {
