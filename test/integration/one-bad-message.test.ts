@@ -13,11 +13,12 @@ import { DeadLetters } from '../../runtime/dlq/dead-letters.ts'
 import { Registry } from '../../runtime/deploy/registry.ts'
 import { consumerName } from '../../runtime/nats/ensure-consumer.ts'
 import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
-import type { Replica } from '../../runtime/replica/replica.ts'
+import { Replica } from '../../runtime/replica/replica.ts'
+import { pino } from 'pino'
 import { connectTo } from '../helpers/connect.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
 import { headerBlock, RawNatsClient } from '../helpers/raw-nats.ts'
-import { consumerState, deadLetters, deployFixture, settled, startReplica } from '../helpers/runtime.ts'
+import { consumerState, deadLetters, deployFixture, settled, startReplica, testConfig } from '../helpers/runtime.ts'
 
 let server: NatsServerProcess
 let nc: NatsConnection
@@ -180,6 +181,29 @@ describe('Fn-Version', () => {
 })
 
 describe('the consumer', () => {
+  it('logs an error naming the stream sequence when another tool\'s max_deliver made the server give a message up', async () => {
+    const prefix = uniquePrefix()
+    const lines: Array<Record<string, unknown>> = []
+    const log = pino({ level: 'info' }, { write: (line: string) => void lines.push(JSON.parse(line) as Record<string, unknown>) })
+    const replica = new Replica({ config: testConfig(server.url, { streams: [{ name: prefix, subjects: [`${prefix}.>`] }] }), log })
+    await replica.start()
+    replicas.push(replica)
+    const fn = await deployFixture(replica, 'throws', prefix, { retry: { maxDeliver: 3, backoffMs: [50], jitter: 0 } })
+    await jsm.consumers.update(prefix, consumerName(fn.name), { max_deliver: 1 })
+    const ack = await js.publish(fn.subject, '{}')
+    await expect.poll(() => lines.find((l) => typeof l.msg === 'string' && l.msg.startsWith('the server gave up on a message')), { timeout: 15_000 }).toMatchObject({
+      level: 50,
+      fn: fn.name,
+      consumer: consumerName(fn.name),
+      stream: prefix,
+      streamSeq: ack.seq,
+    })
+    // The one advisory this test provokes on purpose; the file checks that no other appears.
+    const subject = `$JS.EVENT.ADVISORY.CONSUMER.MAX_DELIVERIES.${prefix}.${consumerName(fn.name)}`
+    await expect.poll(() => advisories.includes(subject)).toBe(true)
+    advisories.splice(advisories.indexOf(subject), 1)
+  })
+
   it('has no server-side max_deliver, also when it existed with one', async () => {
     const prefix = uniquePrefix()
     const replica = await replicaFor(prefix)
