@@ -345,8 +345,12 @@ beforeAll(async () => {
     t.nc.subscribe(`${prefix}.out.steady`, {
       callback: (err, m) => {
         if (err) return void steady.publishErrors.push(`output subscription: ${err.message}`)
-        const o = m.json<{ seq: number }>()
-        steady.arrived.push({ seq: o.seq, at: Date.now() })
+        // Runs on the client's socket reader: nothing here may throw (NATS-NOTES).
+        try {
+          steady.arrived.push({ seq: m.json<{ seq: number }>().seq, at: Date.now() })
+        } catch (e) {
+          steady.publishErrors.push(`steady output not JSON: ${(e as Error).message}`)
+        }
       },
     }),
   )
