@@ -46,8 +46,10 @@ export const DlqHeader = {
 /** Object Store bucket of dead-letter payloads too big for one message. */
 export const DLQ_PAYLOADS_BUCKET = 'FN_DLQ_PAYLOADS'
 
-// Headers that would change how the DLQ stream stores the record (or refuse it) if copied over.
-const DROPPED = /^nats-(msg-id|expected-.*|rollup|ttl|marker-reason|schedule.*)$/i
+// Headers that would change how the DLQ stream stores the record (or refuse it) if copied over,
+// and those that tell `fn dlq` where a dead letter keeps its payload: a publisher must not be able
+// to point a dead letter at another one's object.
+const DROPPED = /^(nats-(msg-id|expected-.*|rollup|ttl|marker-reason|schedule.*)|fn-(payload-object|payload-size|raw-headers|raw-headers-object))$/i
 const MAX_ERROR_LENGTH = 2048
 
 /** The subject a function's dead letters are published to. */

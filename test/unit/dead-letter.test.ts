@@ -122,6 +122,18 @@ describe('deadLetterHeaders', () => {
     })
   })
 
+  it('drops original headers that would point fn dlq at a payload or header object', () => {
+    const original: WireHeaders = [
+      ['Fn-Payload-Object', ['dlq:other:ORDERS:1']],
+      ['fn-payload-size', ['10']],
+      ['Fn-Raw-Headers', ['AAAA']],
+      ['FN-RAW-HEADERS-OBJECT', ['x']],
+      ['X-Kept', ['yes']],
+    ]
+    const h = deadLetterHeaders(facts({ original }))
+    expect(h.keys().filter((k) => !/^(fn-(function|version|error|error-kind|deliveries|source-.*|failed-at)|nats-msg-id)$/i.test(k))).toEqual(['X-Kept'])
+  })
+
   it('does not change the original headers', () => {
     const original = headers()
     original.set('Nats-Msg-Id', 'order-7')
