@@ -302,7 +302,8 @@ export class FunctionConsumer {
     // `fn dlq replay` of another function's dead letter: that function alone runs it again.
     const replayFor = d.headers ? headerValue(d.headers, REPLAY_FOR_HEADER) : undefined
     if (replayFor !== undefined && replayFor !== this.#fn.name) {
-      // Not run, and not counted as a run: acked quietly.
+      // Not run, and not counted as a run; logged, since any publisher can set the header.
+      this.#log.info({ seq: d.seq, replayFor }, 'replay of another function\'s dead letter acked without running it')
       void this.#settler.ack([d]).finally(() => this.#forget([d]))
       return
     }
