@@ -311,20 +311,26 @@ function sha(b: Uint8Array): string {
   return createHash('sha256').update(b).digest('hex')
 }
 
-/** The steady function's figures so far: largest gap between outputs, largest send → output latency. */
-function steadyFigures(from = 0, to = Number.POSITIVE_INFINITY) {
+/**
+ * The steady function's figures between `from` and `to` (default: its first output, now): the
+ * largest gap between outputs, the window's edges counting as outputs (a replica that answers
+ * nothing shows as one long gap), and the largest publish → output time, a message still without
+ * an output counting until `to`.
+ */
+function steadyFigures(from = steady.arrived[0]?.at ?? Date.now(), to = Date.now()) {
   const arrived = steady.arrived.filter((a) => a.at >= from && a.at <= to).sort((a, b) => a.at - b.at)
-  // A window's edges count as outputs: a replica that answers nothing in it shows as one long gap.
-  const times = [...(from > 0 ? [from] : []), ...arrived.map((a) => a.at), ...(Number.isFinite(to) ? [to] : [])]
+  const times = [from, ...arrived.map((a) => a.at), to]
   let maxGapMs = 0
   for (let i = 1; i < times.length; i++) maxGapMs = Math.max(maxGapMs, times[i]! - times[i - 1]!)
+  const answeredAt = new Map(steady.arrived.map((a) => [a.seq, a.at]))
   let maxLatencyMs = 0
   let worst = 0
-  for (const a of arrived) {
-    const sentAt = steady.sent.get(a.seq)
-    if (sentAt !== undefined && a.at - sentAt > maxLatencyMs) {
-      maxLatencyMs = a.at - sentAt
-      worst = a.seq
+  for (const [seq, sentAt] of steady.sent) {
+    if (sentAt < from || sentAt > to) continue
+    const latency = (answeredAt.get(seq) ?? to) - sentAt
+    if (latency > maxLatencyMs) {
+      maxLatencyMs = latency
+      worst = seq
     }
   }
   return { outputs: arrived.length, maxGapMs, maxLatencyMs, worstSeq: worst }
@@ -539,6 +545,7 @@ describe(`hostile input (seed ${SEED})`, () => {
 
   it('ledger: every published seq has exactly one outcome per function, nothing pending, nothing dropped, no stall', { timeout: 60_000 }, async () => {
     clearInterval(steady.timer)
+    const stoppedAt = Date.now()
     // Waits first, asserts after the ledger is printed: a failing run still shows its figures.
     const waits: string[] = []
     const settle = async (what: string, check: () => Promise<unknown> | unknown, timeout: number) => {
@@ -562,7 +569,7 @@ describe(`hostile input (seed ${SEED})`, () => {
     // Outcomes stored after the waits above would show up here as a second outcome.
     const problems = ledger.problems()
     const totals = ledger.totals()
-    const figures = steadyFigures()
+    const figures = steadyFigures(undefined, stoppedAt)
     console.log(
       `hostile ledger (seed ${SEED}): ${JSON.stringify({ ...totals, steady: { published: steady.sent.size, ...figures }, consumers, advisories: advisories.length, problems: problems.length })}`,
     )
