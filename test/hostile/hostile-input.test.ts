@@ -420,7 +420,12 @@ describe(`hostile input (seed ${SEED})`, () => {
     // A header block near max_payload never reaches a stream: JetStream refuses header blocks over
     // 65,535 bytes (checked on 2.15.1), so it can only be refused here.
     const nearMax = sizedHeaderBlock(raw.info.max_payload - 64)
-    await expect(raw.jsPublish(SUBJECT, json({ case: 'header block near max_payload' }), nearMax)).rejects.toThrow(/header size exceeds maximum allowed of 64k/)
+    const refused = await raw.jsPublish(SUBJECT, json({ case: 'header block near max_payload' }), nearMax).then(
+      (ack) => ack,
+      (err: unknown) => err,
+    )
+    expect(refused).toBeInstanceOf(RawPubAckError)
+    expect((refused as Error).message).toMatch(/header size exceeds maximum allowed of 64k/)
 
     const published: Published[] = []
     for (const c of cases) published.push(await publish(c, true))
