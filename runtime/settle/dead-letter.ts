@@ -39,7 +39,10 @@ export const DlqHeader = {
   PayloadSize: 'Fn-Payload-Size',
   /** The original header block, base64, when it could not be decoded. */
   RawHeaders: 'Fn-Raw-Headers',
-  /** The undecodable original header block is in Object Store under this name (too big for a header). */
+  /**
+   * The original header block is in Object Store under this name: undecodable and too big for a
+   * header, or too big to keep as headers beside the `Fn-*` ones.
+   */
   RawHeadersObject: 'Fn-Raw-Headers-Object',
 } as const
 

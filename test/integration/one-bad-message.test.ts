@@ -148,6 +148,24 @@ describe('a dead letter too big for one message', () => {
   })
 })
 
+describe('a message whose own headers leave no room for the Fn-* ones', () => {
+  it('keeps its header block in Object Store (JetStream stores at most 64 KiB of headers)', async () => {
+    const prefix = uniquePrefix()
+    const replica = await replicaFor(prefix)
+    const fn = await deployFixture(replica, 'non-retryable', prefix)
+    const big = 'v'.repeat(63 * 1024)
+    const ack = await raw.jsPublish(fn.subject, enc('{}'), headerBlock([`X-Big: ${big}`]))
+    await expect.poll(async () => (await deadLetters(jsm, fn.name)).length, { timeout: 15_000 }).toBe(1)
+    const [dl] = await deadLetters(jsm, fn.name)
+    expect(dl!.header.get('Fn-Error-Kind')).toBe('non-retryable')
+    expect(dl!.header.get('Fn-Raw-Headers-Object')).toBe(`dlq:${fn.name}:${prefix}:${ack.seq}:headers`)
+    expect(dl!.header.has('X-Big')).toBe(false)
+    const dlq = await DeadLetters.open({ jsm, js, payloads: new DeadLetterPayloads(nc), registry: await Registry.open(nc), dlqStream: 'FN_DLQ', fn: fn.name })
+    expect(Buffer.from((await dlq.show(dl!.seq)).rawHeaders!).toString()).toBe(`NATS/1.0\r\nX-Big: ${big}\r\n\r\n`)
+    await expect.poll(() => settled(jsm, fn), { timeout: 10_000 }).toBe(true)
+  })
+})
+
 describe('ctx.publish refuses what cannot work, at the call', () => {
   it.each([
     ['a system subject', { subject: '$JS.API.STREAM.DELETE.X' }, /NonRetryableError: ctx.publish: '\$JS.API.STREAM.DELETE.X' is a system subject/],

@@ -118,7 +118,7 @@ async function show(dlq: DeadLetters, seq: number, json: boolean): Promise<numbe
   const preview = previewPayload(e.data)
   const lines = [`dead letter ${e.seq} of '${dlq.fn}' in ${dlq.stream} (${e.subject}), stored ${e.storedAt.toISOString()}`, '', 'headers:']
   for (const [key, values] of Object.entries(headerRecord(e.headers))) for (const v of values) lines.push(`  ${key}: ${v}`)
-  if (e.rawHeaders) lines.push('', `undecodable original header block (${e.rawHeaders.length} bytes, as received):`, escapeBytes(e.rawHeaders))
+  if (e.rawHeaders) lines.push('', `original header block, not kept as headers (undecodable or too big; ${e.rawHeaders.length} bytes):`, escapeBytes(e.rawHeaders))
   const kept = e.payloadObject ? `, kept in Object Store as '${e.payloadObject}'` : ''
   lines.push('', `payload (${preview.kind}, ${e.size} bytes${kept}):`, preview.text)
   await write(lines.join('\n'))
