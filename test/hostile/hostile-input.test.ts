@@ -269,10 +269,10 @@ async function publishAll(count: number, make: (i: number) => Case, keepPayload:
 }
 
 /** Waits until every function has an outcome for each of `seqs`; fails listing what is missing. */
-async function waitForOutcomes(seqs: number[], timeoutMs: number): Promise<void> {
+async function waitForOutcomes(seqs: number[], timeoutMs: number, intervalMs = 200): Promise<void> {
   try {
     await expect
-      .poll(() => ledger.missing(seqs).slice(0, 20), { timeout: timeoutMs, interval: 200, message: 'messages with no output and no dead letter' })
+      .poll(() => ledger.missing(seqs).slice(0, 20), { timeout: timeoutMs, interval: intervalMs, message: 'messages with no output and no dead letter' })
       .toEqual([])
   } catch (err) {
     console.log(`replica warnings and errors about the missing messages:\n${replicaTrouble(new Set(seqs.filter((q) => ledger.missing([q]).length > 0))).join('\n')}`)
@@ -429,12 +429,37 @@ describe(`hostile input (seed ${SEED})`, () => {
     expect(refused).toBeInstanceOf(RawPubAckError)
     expect((refused as Error).message).toMatch(/header size exceeds maximum allowed of 64k/)
 
+    // One case at a time, each until both functions have settled it: what each costs the replica
+    // (main-thread CPU, wall time, the steady function's slowest answer meanwhile) is its own. Once
+    // one case gets no outcome in time, the rest go out together (a deaf replica answers none).
     const published: Published[] = []
-    for (const c of cases) published.push(await publish(c, true))
+    const costs: Array<{ label: string; wallMs: number; cpuMs?: number; steadyMaxLatencyMs: number }> = []
+    let missing: unknown
+    for (const c of cases) {
+      const cpuBefore = await mainThreadCpuMs()
+      const from = Date.now()
+      const p = await publish(c, true)
+      published.push(p)
+      if (missing) continue
+      missing = await waitForOutcomes([p.seq], 15_000, 10).then(() => undefined, (err: unknown) => err)
+      const cpuAfter = await mainThreadCpuMs()
+      costs.push({
+        label: c.label,
+        wallMs: Date.now() - from,
+        ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuMs: cpuAfter - cpuBefore } : {}),
+        steadyMaxLatencyMs: steadyFigures(from, Date.now()).maxLatencyMs,
+      })
+    }
     const seqs = published.map((p) => p.seq)
     // A case missing its outcome fails the test at the end, after every dead letter that did
     // arrive has been checked (soft assertions: all that is wrong shows at once).
-    const missing = await waitForOutcomes(seqs, 30_000).then(() => undefined, (err: unknown) => err)
+    if (missing) await waitForOutcomes(seqs, 10_000).catch(() => undefined)
+    const top = (key: 'wallMs' | 'cpuMs' | 'steadyMaxLatencyMs') =>
+      [...costs].sort((a, b) => (b[key] ?? 0) - (a[key] ?? 0)).slice(0, 4).map((c) => `${c.label}: ${c[key]} ms`)
+    console.log(
+      `hostile cases, one at a time (${costs.length} measured): slowest to settle ${JSON.stringify(top('wallMs'))}; ` +
+        `most replica main-thread CPU (10 ms ticks) ${JSON.stringify(top('cpuMs'))}; slowest steady answer meanwhile ${JSON.stringify(top('steadyMaxLatencyMs'))}`,
+    )
 
     // What each dead letter says, as `fn dlq` and a user read it.
     for (const p of published) {
@@ -504,7 +529,7 @@ describe(`hostile input (seed ${SEED})`, () => {
     if (missing) throw missing
     const problems = ledger.problems(seqs, false)
     expect(problems.slice(0, 30), `${problems.length} problems`).toEqual([])
-    console.log(`hostile cases: ${cases.length} published and settled in ${Date.now() - started} ms; steady so far: ${JSON.stringify(steadyFigures())}`)
+    console.log(`hostile cases: ${cases.length} published and settled in ${Date.now() - started} ms; steady meanwhile: ${JSON.stringify(steadyFigures(started, Date.now()))}`)
   })
 
   it('header bombs cost the replica no stall: 50 messages of 10,000 headers, 50 of 1,000', { timeout: 60_000 }, async () => {
@@ -543,7 +568,9 @@ describe(`hostile input (seed ${SEED})`, () => {
     const published = await publishAll(MIX, randomMix(SEED, raw.info.max_payload), false)
     const publishedMs = Date.now() - from
     await waitForOutcomes(published.map((p) => p.seq), 60_000)
-    console.log(`random mix (seed ${SEED}): ${MIX} published in ${publishedMs} ms, all accounted for after ${Date.now() - from} ms`)
+    console.log(
+      `random mix (seed ${SEED}): ${MIX} published in ${publishedMs} ms, all accounted for after ${Date.now() - from} ms: ${JSON.stringify(ledger.totals(published.map((p) => p.seq)))}`,
+    )
     const problems = ledger.problems(published.map((p) => p.seq), false)
     expect(problems.slice(0, 30), `${problems.length} problems`).toEqual([])
   })

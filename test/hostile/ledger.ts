@@ -235,14 +235,16 @@ export class Ledger {
     return out
   }
 
-  /** Published, outputs and dead letters (by kind) per function, for the closing note. */
-  totals(): { published: number; functions: Record<string, { outputs: number; deadLetters: Record<string, number> }> } {
+  /** Published, outputs and dead letters (by kind) per function, of `seqs` (default: all), for the closing note. */
+  totals(seqs?: Iterable<number>): { published: number; functions: Record<string, { outputs: number; deadLetters: Record<string, number> }> } {
+    const only = seqs ? new Set(seqs) : undefined
     const functions: Record<string, { outputs: number; deadLetters: Record<string, number> }> = {}
     for (const fn of this.functions) {
       let outputs = 0
-      for (const list of this.outputs.get(fn)!.values()) outputs += list.length
+      for (const [seq, list] of this.outputs.get(fn)!) if (!only || only.has(seq)) outputs += list.length
       const deadLetters: Record<string, number> = {}
-      for (const list of this.deadLetters.get(fn)!.values()) {
+      for (const [seq, list] of this.deadLetters.get(fn)!) {
+        if (only && !only.has(seq)) continue
         for (const d of list) {
           const kind = dlHeader(d, 'Fn-Error-Kind') ?? '(none)'
           deadLetters[kind] = (deadLetters[kind] ?? 0) + 1
@@ -250,7 +252,7 @@ export class Ledger {
       }
       functions[fn] = { outputs, deadLetters }
     }
-    return { published: this.published.size, functions }
+    return { published: only ? only.size : this.published.size, functions }
   }
 }
 
