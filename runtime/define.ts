@@ -113,6 +113,9 @@ export interface FnContext {
   }
 }
 
+/** Where a new consumer starts: see {@link FunctionDefinition.startFrom}. */
+export type StartFrom = 'new' | 'all' | { seq: number } | { time: Date | string }
+
 /** A function: its trigger, options and handler. Unset options come from `fn.config.ts` `defaults`. */
 export interface FunctionDefinition<S extends FnSchema | undefined = undefined, D extends Decode = 'json'>
   extends FunctionTuning {
@@ -124,6 +127,14 @@ export interface FunctionDefinition<S extends FnSchema | undefined = undefined, 
   schema?: S
   /** `'json'` parses the payload; `'binary'` hands over the bytes (no `schema` then). Default: 'json'. */
   decode?: D
+  /**
+   * Where the function's consumer starts when it is first created: `'new'` (only messages
+   * published from then on: deploying onto a stream with history does not replay it), `'all'`
+   * (everything the stream holds), `{ seq }` (from that stream sequence) or `{ time }` (from that
+   * instant: a `Date` or an ISO string). Only a new consumer uses it; a redeploy keeps the
+   * position. Default: 'new'.
+   */
+  startFrom?: StartFrom
   /**
    * Handles one message. Resolving acks it; throwing retries it (`RetryAfterError` picks the delay,
    * `NonRetryableError` dead-letters at once). The return value is ignored.

@@ -13,6 +13,7 @@ export type {
   FunctionDefinition,
   PublishOptions,
   RetryOptions,
+  StartFrom,
 } from './define.ts'
 export { NonRetryableError, RetryAfterError } from './errors/handler-errors.ts'
 export { FnError, FnErrorCode, isFnError } from './errors/fn-error.ts'

@@ -25,8 +25,8 @@ export interface PullLoopOptions {
   log: Logger
   /** How many more messages the owner can take now (free slots plus room in its prefetch). */
   capacity: () => number
-  /** Smallest pull worth sending; smaller gaps wait until more slots free up. */
-  minPull: number
+  /** Smallest pull worth sending now; smaller gaps wait until more slots free up. Asked at every pull: it follows the function's current concurrency. */
+  minPull: () => number
   /** Receives each delivered message (with `$JS.ACK` reply subject), synchronously. */
   onMessage: (msg: Msg) => void
   /** Called when a pull went silent or the server said the consumer is gone; may recreate it. */
@@ -93,7 +93,7 @@ export class PullLoop {
   poke(): void {
     if (!this.#running || this.#stalled) return
     const want = this.#o.capacity() - this.#outstanding
-    if (want < this.#o.minPull || want <= 0) return
+    if (want <= 0 || want < this.#o.minPull()) return
     this.#outstanding += want
     const request = {
       batch: want,

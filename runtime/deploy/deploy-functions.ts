@@ -9,6 +9,8 @@ import type { JetStreamManager } from '@nats-io/jetstream'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { findStream } from '../nats/find-stream.ts'
+import { consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
 import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
 import type { Registry } from './registry.ts'
@@ -35,7 +37,11 @@ export interface DeployOptions {
   /** The `.fn` directory (bundle cache). */
   home: string
   cwd?: string
+  /** Where consumer changes are logged. Default: nowhere. */
+  log?: Logger
 }
+
+const SILENT = pino({ level: 'silent' })
 
 interface Prepared {
   built: BuiltFunction
@@ -101,6 +107,9 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     const code = await readFile(built.bundlePath)
     manifest.bundle.size = code.length
     await opts.registry.putBundle(manifest.version, code)
+    // The consumer exists from the deploy on, so that `startFrom: 'new'` counts from now, not from
+    // whenever a replica first runs the function (messages published in between are kept).
+    await ensureConsumer(opts.jsm, consumerSpec({ ...built.options, stream }), opts.log ?? SILENT)
     await opts.registry.put(manifest)
     results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
   }

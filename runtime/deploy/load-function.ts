@@ -65,6 +65,7 @@ export function toRunnable(built: Omit<BuiltFunction, 'file'>, stream: string): 
     timeoutMs: o.timeoutMs,
     timeoutGraceMs: o.timeoutGraceMs,
     ackWaitMs: o.ackWaitMs,
+    startFrom: o.startFrom,
     retry: o.retry,
   }
 }

@@ -39,6 +39,8 @@ const optionsSchema = z.object({
   timeoutMs: z.number().positive(),
   timeoutGraceMs: z.number().nonnegative(),
   ackWaitMs: z.number().positive(),
+  // Manifests written before startFrom existed start new consumers at new messages.
+  startFrom: z.union([z.literal('new'), z.literal('all'), z.object({ seq: z.number().int().positive() }), z.object({ time: z.string() })]).default('new'),
   retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),
 })
 

@@ -72,10 +72,35 @@ export const tuningFieldSchemas = {
   ackWait: durationMs({ min: 1_000, max: MAX_TIMER_MS }),
 }
 
+/** `startFrom` as written: 'new', 'all', `{ seq }` or `{ time }` (a Date or an ISO time). */
+const startFromSchema = z.unknown().transform((v, ctx): ResolvedStartFrom => {
+  const fail = (message: string, path: PropertyKey[] = []) => {
+    ctx.addIssue({ code: 'custom', input: v, path, message })
+    return z.NEVER
+  }
+  if (v === 'new' || v === 'all') return v
+  if (typeof v !== 'object' || v === null) return fail(`must be 'new', 'all', { seq } or { time } (got ${quoteValue(v)})`)
+  const keys = Object.keys(v)
+  if (keys.length !== 1 || (keys[0] !== 'seq' && keys[0] !== 'time')) return fail(`must be 'new', 'all', { seq } or { time } (got ${quoteValue(v)})`)
+  if ('seq' in v) {
+    const seq = (v as { seq: unknown }).seq
+    if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return fail(`must be a whole number of at least 1 (got ${quoteValue(seq)})`, ['seq'])
+    return { seq }
+  }
+  const t = (v as { time: unknown }).time
+  const d = t instanceof Date ? t : typeof t === 'string' ? new Date(t) : undefined
+  if (!d || Number.isNaN(d.getTime())) return fail(`must be a Date or an ISO time (got ${quoteValue(t)})`, ['time'])
+  return { time: d.toISOString() }
+})
+
+/** Where a new consumer starts, resolved (`time` as an ISO string). */
+export type ResolvedStartFrom = 'new' | 'all' | { seq: number } | { time: string }
+
 const functionOptionsSchema = z.strictObject({
   name: z.string().optional(),
   subject: natsSubject(),
   decode: z.enum(['json', 'binary']).optional(),
+  startFrom: startFromSchema.optional(),
   concurrency: tuningFieldSchemas.concurrency.optional(),
   timeout: tuningFieldSchemas.timeout.optional(),
   timeoutGrace: tuningFieldSchemas.timeoutGrace.optional(),
@@ -118,6 +143,8 @@ export interface ResolvedFunctionOptions {
   timeoutGraceMs: number
   /** The consumer's ack wait, in ms. */
   ackWaitMs: number
+  /** Where the consumer starts when first created. */
+  startFrom: ResolvedStartFrom
   /** Redelivery policy. */
   retry: {
     /** Deliveries before dead-lettering, the first included. */
@@ -203,6 +230,7 @@ export function resolveFunctionOptions(
     timeoutMs: o.timeout ?? d.timeoutMs,
     timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
     ackWaitMs: o.ackWait ?? d.ackWaitMs,
+    startFrom: o.startFrom ?? 'new',
     retry,
   })
 }

@@ -1,11 +1,15 @@
 /**
  * Creates or updates a function's durable pull consumer `fn_<name>` to match its options.
- * Every replica calls this at start; the server treats an identical config as a no-op, so
- * replicas starting together do not fight.
+ * Every replica calls this at start and on every deploy; the server treats an identical config
+ * as a no-op, so replicas starting together do not fight. Where a new consumer starts is the
+ * function's `startFrom` ('new' by default: deploying onto a stream with history, or again after
+ * `fn rm`, replays nothing); a consumer recreated after it was lost under a running replica
+ * starts after the ack floor last seen instead.
  */
 import { AckPolicy, DeliverPolicy, type ConsumerConfig, type JetStreamManager } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
+import type { ResolvedStartFrom } from '../function/function-options.ts'
 import { isNotFound } from './ensure-stream.ts'
 
 /** The consumer settings derived from a function's options. */
@@ -16,6 +20,38 @@ export interface ConsumerSpec {
   ackWaitMs: number
   /** Cap on unacked messages across every replica. */
   maxAckPending: number
+  /** Where a new consumer starts. */
+  startFrom: ResolvedStartFrom
+}
+
+/** What the server says of the consumer after ensuring it. */
+export interface EnsuredConsumer {
+  /** Stream sequence of the consumer's ack floor (0 before anything was acked). */
+  ackFloor: number
+  created: boolean
+}
+
+/** What a function's consumer is made from (a RunnableFunction, or options plus a stream). */
+export interface ConsumerSource {
+  name: string
+  subject: string
+  stream: string
+  ackWaitMs: number
+  concurrency: number
+  startFrom: ResolvedStartFrom
+}
+
+/** The consumer a function needs. */
+export function consumerSpec(fn: ConsumerSource): ConsumerSpec {
+  return {
+    stream: fn.stream,
+    name: consumerName(fn.name),
+    subject: fn.subject,
+    ackWaitMs: fn.ackWaitMs,
+    // Room for many replicas at full concurrency; each replica bounds itself by its own pulls.
+    maxAckPending: Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
+    startFrom: fn.startFrom,
+  }
 }
 
 /** The durable consumer name of a function. */
@@ -23,11 +59,19 @@ export function consumerName(fn: string): string {
   return `fn_${fn}`
 }
 
+/** Where a consumer starts, as consumer config fields. */
+export function startPosition(from: ResolvedStartFrom): Partial<ConsumerConfig> {
+  if (from === 'new') return { deliver_policy: DeliverPolicy.New }
+  if (from === 'all') return { deliver_policy: DeliverPolicy.All }
+  if ('seq' in from) return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: from.seq }
+  return { deliver_policy: DeliverPolicy.StartTime, opt_start_time: from.time }
+}
+
 export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
   return {
     durable_name: spec.name,
     ack_policy: AckPolicy.Explicit,
-    deliver_policy: DeliverPolicy.All,
+    ...startPosition(spec.startFrom),
     filter_subject: spec.subject,
     ack_wait: nanos(spec.ackWaitMs),
     // Unlimited: at its max_deliver the server stops delivering a message and lets the ack
@@ -39,30 +83,41 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
   }
 }
 
-export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec, log: Logger): Promise<void> {
-  const wanted = consumerConfig(spec)
-  let existing: ConsumerConfig | undefined
+/**
+ * Makes the consumer match `spec`. `resumeAfter`: when the consumer has to be created although
+ * the function ran before (it was lost), start after this stream sequence (its last ack floor)
+ * rather than at `startFrom`.
+ */
+export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec, log: Logger, resumeAfter?: number): Promise<EnsuredConsumer> {
+  let existing: { config: ConsumerConfig; ackFloor: number } | undefined
   try {
-    existing = (await jsm.consumers.info(spec.stream, spec.name)).config
+    const info = await jsm.consumers.info(spec.stream, spec.name)
+    existing = { config: info.config, ackFloor: info.ack_floor.stream_seq }
   } catch (err) {
     if (!isNotFound(err)) throw err
   }
   if (!existing) {
+    const wanted = consumerConfig(resumeAfter === undefined ? spec : { ...spec, startFrom: { seq: resumeAfter + 1 } })
     await jsm.consumers.add(spec.stream, wanted)
-    log.info({ consumer: spec.name, stream: spec.stream }, 'consumer created')
-    return
+    log.info({ consumer: spec.name, stream: spec.stream, startFrom: resumeAfter === undefined ? spec.startFrom : { seq: resumeAfter + 1 } }, 'consumer created')
+    return { ackFloor: resumeAfter ?? 0, created: true }
   }
+  const wanted = consumerConfig(spec)
+  const current = existing.config
   const same =
-    existing.filter_subject === wanted.filter_subject &&
-    existing.ack_wait === wanted.ack_wait &&
-    existing.max_deliver === wanted.max_deliver &&
-    existing.max_ack_pending === wanted.max_ack_pending
-  if (same) return
-  await jsm.consumers.update(spec.stream, spec.name, {
-    filter_subject: wanted.filter_subject,
-    ack_wait: wanted.ack_wait,
-    max_deliver: wanted.max_deliver,
-    max_ack_pending: wanted.max_ack_pending,
-  })
-  log.info({ consumer: spec.name, stream: spec.stream }, 'consumer updated')
+    current.filter_subject === wanted.filter_subject &&
+    current.ack_wait === wanted.ack_wait &&
+    current.max_deliver === wanted.max_deliver &&
+    current.max_ack_pending === wanted.max_ack_pending
+  if (!same) {
+    // The start position of an existing consumer is left alone: it only says where a new one begins.
+    await jsm.consumers.update(spec.stream, spec.name, {
+      filter_subject: wanted.filter_subject,
+      ack_wait: wanted.ack_wait,
+      max_deliver: wanted.max_deliver,
+      max_ack_pending: wanted.max_ack_pending,
+    })
+    log.info({ consumer: spec.name, stream: spec.stream }, 'consumer updated')
+  }
+  return { ackFloor: existing.ackFloor, created: false }
 }

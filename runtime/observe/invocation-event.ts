@@ -56,3 +56,27 @@ export function observeAll(observers: InvocationObserver[]): InvocationObserver 
 
 /** Error name of a `retried` event whose dead letter the DLQ did not store (the message was kept). */
 export const DEAD_LETTER_NOT_STORED = 'DeadLetterNotStored'
+
+/** What an {@link InvocationEvent} is built from. */
+export interface InvocationFacts {
+  fn: string
+  version: string
+  replica: string
+  delivery: { stream: string; seq: number; deliveries: number; subject: string }
+  outcome: InvocationOutcome
+  errorKind?: ErrorKind | undefined
+  error?: { name: string; message: string } | undefined
+  delayMs?: number | undefined
+  durationMs?: number | undefined
+}
+
+/** The event of one settled invocation; optional fields only when they have a value. */
+export function invocationEvent(f: InvocationFacts): InvocationEvent {
+  const d = f.delivery
+  const event: InvocationEvent = { fn: f.fn, version: f.version, replica: f.replica, stream: d.stream, seq: d.seq, deliveries: d.deliveries, subject: d.subject, outcome: f.outcome, at: Date.now() }
+  if (f.errorKind) event.errorKind = f.errorKind
+  if (f.error) event.error = `${f.error.name}: ${f.error.message}`
+  if (f.delayMs !== undefined) event.delayMs = f.delayMs
+  if (f.durationMs !== undefined) event.durationMs = f.durationMs
+  return event
+}

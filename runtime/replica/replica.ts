@@ -10,13 +10,16 @@ import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FunctionConsumer, type RunnableFunction } from '../consumer/function-consumer.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { connectNats } from '../nats/connect.ts'
-import { consumerName, ensureConsumer } from '../nats/ensure-consumer.ts'
-import { ensureStream } from '../nats/ensure-stream.ts'
+import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
 import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
 import { hostname } from 'node:os'
 import { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
+
+/** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
+const ACK_FLOOR_REFRESH_MS = 10_000
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -51,6 +54,9 @@ export class Replica {
   #observer: InvocationObserver | undefined
   #events: EventPublisher | undefined
   #payloads: DeadLetterPayloads | undefined
+  /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
+  readonly #ackFloors = new Map<string, number>()
+  #floorTimer: NodeJS.Timeout | undefined
   /** `host:pid`: names this replica in events and metrics. */
   readonly id = `${hostname()}:${process.pid}`
 
@@ -129,6 +135,11 @@ export class Replica {
       this.#events = natsEventPublisher(this.#nc, this.id, this.#log)
       this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
       this.#watchConnection(this.#nc)
+      // The ack floors a lost consumer would be recreated after stay recent (best effort).
+      this.#floorTimer = setInterval(() => {
+        for (const c of this.#consumers.values()) void this.#refreshAckFloor(c.fn)
+      }, ACK_FLOOR_REFRESH_MS)
+      this.#floorTimer.unref()
       this.#transition('running')
     } catch (err) {
       this.#transition('failed')
@@ -147,22 +158,32 @@ export class Replica {
     return pool && { total: pool.threads, busy: pool.busyThreads }
   }
 
-  /** Starts (or moves to a new version) the consumer of a function. */
+  /**
+   * Starts the consumer of a function, or moves it to a new version with whatever options that
+   * version has: the durable consumer is updated first, then the running consumer applies the
+   * rest (pull sizes, keep-alive, retry) at once. A version on another stream is a new consumer:
+   * the old one drains (running messages finish) and is removed, the new one starts at the
+   * function's `startFrom`.
+   */
   async deploy(fn: RunnableFunction): Promise<void> {
     if (this.#state !== 'running') throw new FnError(FnErrorCode.InvalidState, `cannot deploy ${fn.name}: the replica is ${this.#state}`)
-    const spec = {
-      stream: fn.stream,
-      name: consumerName(fn.name),
-      subject: fn.subject,
-      ackWaitMs: fn.ackWaitMs,
-      // Room for many replicas at full concurrency; each replica bounds itself by its own pulls.
-      maxAckPending: Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
-    }
-    const log = this.#o.log.child({ fn: fn.name, version: fn.version.slice(0, 12) })
-    await ensureConsumer(this.jsm, spec, log)
+    const log = this.#fnLog(fn)
     const existing = this.#consumers.get(fn.name)
-    if (existing) {
-      existing.update(fn)
+    if (existing && existing.fn.stream !== fn.stream) {
+      const from = existing.fn.stream
+      this.#consumers.delete(fn.name)
+      await existing.drain(this.#o.config.shutdownGraceMs)
+      await this.jsm.consumers.delete(from, consumerName(fn.name)).catch((err: unknown) => {
+        // Another replica removed it first, or it is gone already: either way it is gone.
+        if (!isNotFound(err)) throw err
+      })
+      log.info({ from, to: fn.stream }, 'function moved to another stream: old consumer drained and removed')
+    }
+    const ensured = await ensureConsumer(this.jsm, consumerSpec(fn), log)
+    this.#ackFloors.set(fn.name, ensured.ackFloor)
+    const running = this.#consumers.get(fn.name)
+    if (running) {
+      running.update(fn)
       log.info('function updated')
       return
     }
@@ -171,22 +192,40 @@ export class Replica {
       js: this.#require('js', this.#js),
       pool: this.#require('pool', this.#pool),
       fn,
-      consumer: spec.name,
-      log,
+      consumer: consumerName(fn.name),
+      log: (current) => this.#fnLog(current),
       observer: this.#require('observer', this.#observer),
       replicaId: this.id,
       payloads: this.#require('payloads', this.#payloads),
-      ensureConsumer: async () => {
-        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(fn.name))) {
-          log.info('consumer gone and function removed: not recreating it')
-          await this.remove(fn.name)
+      ensureConsumer: async (current) => {
+        const clog = this.#fnLog(current)
+        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(current.name))) {
+          clog.info('consumer gone and function removed: not recreating it')
+          await this.remove(current.name)
           return
         }
-        await ensureConsumer(this.jsm, spec, log)
+        // Recreated where it was (after its last ack floor seen), never from the stream's start.
+        const floor = await this.#refreshAckFloor(current)
+        await ensureConsumer(this.jsm, consumerSpec(current), clog, floor)
       },
     })
     this.#consumers.set(fn.name, consumer)
     consumer.start()
+  }
+
+  /** The ack floor of a function's consumer, read now if it can be, else the last one seen. */
+  async #refreshAckFloor(fn: RunnableFunction): Promise<number | undefined> {
+    try {
+      const info = await this.jsm.consumers.info(fn.stream, consumerName(fn.name))
+      this.#ackFloors.set(fn.name, info.ack_floor.stream_seq)
+    } catch (err) {
+      if (!isNotFound(err)) this.#log.warn({ err, fn: fn.name }, 'cannot read the consumer: using the last ack floor seen')
+    }
+    return this.#ackFloors.get(fn.name)
+  }
+
+  #fnLog(fn: RunnableFunction): Logger {
+    return this.#o.log.child({ fn: fn.name, version: fn.version.slice(0, 12) })
   }
 
   /** The version of a function this replica routes new deliveries to, if it runs it. */
@@ -214,6 +253,7 @@ export class Replica {
     const consumer = this.#consumers.get(name)
     if (!consumer) return
     this.#consumers.delete(name)
+    this.#ackFloors.delete(name)
     await consumer.drain(this.#o.config.shutdownGraceMs)
     this.#log.info({ fn: name }, 'function removed')
   }
@@ -238,6 +278,7 @@ export class Replica {
       return
     }
     this.#transition('draining')
+    clearInterval(this.#floorTimer)
     const step = async (name: string, fn: () => Promise<void>): Promise<void> => {
       try {
         await fn()
@@ -281,3 +322,4 @@ export class Replica {
     return value
   }
 }
+

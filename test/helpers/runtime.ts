@@ -48,6 +48,9 @@ export async function fixture(
     ...built.options,
     name: `${prefix}_${base}`,
     subject: `${prefix}.in.${base}`,
+    // A fixture reads what is published before or after it is deployed (tests fill a backlog
+    // first); tests about start positions set `startFrom` themselves.
+    startFrom: 'all',
     ...overrides,
     retry: { ...built.options.retry, ...overrides.retry },
   } as ResolvedFunctionOptions

@@ -35,6 +35,7 @@ describe('resolveFunctionOptions', () => {
       timeoutMs: 30_000,
       timeoutGraceMs: 1_000,
       ackWaitMs: 30_000,
+      startFrom: 'new',
       retry: { maxDeliver: 5, backoffMs: [1_000, 10_000, 60_000], jitter: 0.2 },
     })
   })
@@ -69,6 +70,7 @@ describe('resolveFunctionOptions', () => {
       timeoutMs: 10_000,
       timeoutGraceMs: 500,
       ackWaitMs: 60_000,
+      startFrom: 'new',
       retry: { maxDeliver: 5, backoffMs: [1_000, 5_000, 30_000, 120_000], jitter: 0.2 },
     })
   })
@@ -133,8 +135,26 @@ describe('resolveFunctionOptions', () => {
 
   it('names an unknown option without offering the loader-only fields', () => {
     expect(failure({ subject: 'a', handler, timout: '1s' }).message).toBe(
-      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'retry', 'handler', 'schema')",
+      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'retry', 'handler', 'schema')",
     )
+  })
+
+  it.each([
+    ['new', 'new'],
+    ['all', 'all'],
+    [{ seq: 42 }, { seq: 42 }],
+    [{ time: new Date('2026-01-02T03:04:05Z') }, { time: '2026-01-02T03:04:05.000Z' }],
+    [{ time: '2026-01-02T03:04:05+01:00' }, { time: '2026-01-02T02:04:05.000Z' }],
+  ] as const)('resolves startFrom %o', (startFrom, resolved) => {
+    expect(resolve({ subject: 'a', handler, startFrom }, 'functions/x.ts').startFrom).toEqual(resolved)
+  })
+
+  it.each([
+    [{ seq: 0 }, "'startFrom.seq' must be a whole number of at least 1 (got 0)"],
+    ['latest', "'startFrom' must be 'new', 'all', { seq } or { time } (got 'latest')"],
+    [{ time: 'yesterday' }, "'startFrom.time' must be a Date or an ISO time (got 'yesterday')"],
+  ])('refuses startFrom %o', (startFrom, message) => {
+    expect(failure({ subject: 'a', handler, startFrom }).message).toContain(message)
   })
 
   it('lists every problem, one per line', () => {

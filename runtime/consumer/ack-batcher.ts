@@ -1,0 +1,59 @@
+/**
+ * Groups the acks of plain successes, so that each group is confirmed once (see Settler.ack). A
+ * group costs a socket write and a round trip on both sides and holds its messages' room until
+ * confirmed, so it goes out at once at {@link ACK_GROUP} acks, at the end of this event-loop turn
+ * once {@link ACK_SOON} wait (a busy function), and otherwise {@link ACK_DELAY_MS} after its
+ * first ack: the outcomes of CPU-bound batches trickle in one or two at a time, and acking each
+ * as it came cost the main thread a write per message.
+ */
+
+/** Acks confirmed as one group at most. */
+export const ACK_GROUP = 256
+/** At this many waiting acks, the group goes out at the end of the turn. */
+export const ACK_SOON = 32
+/** How long fewer acks may wait, ms. */
+export const ACK_DELAY_MS = 5
+
+export class AckBatcher<T> {
+  readonly #send: (group: T[]) => void
+  #acks: T[] = []
+  #timer: NodeJS.Timeout | undefined
+  #soon = false
+
+  /** `send` gets each group once; it owns the array. */
+  constructor(send: (group: T[]) => void) {
+    this.#send = send
+  }
+
+  /** Acks waiting to go out. */
+  get waiting(): number {
+    return this.#acks.length
+  }
+
+  add(item: T): void {
+    this.#acks.push(item)
+    if (this.#acks.length >= ACK_GROUP) {
+      this.flush()
+    } else if (this.#acks.length >= ACK_SOON) {
+      if (!this.#soon) {
+        this.#soon = true
+        setImmediate(() => {
+          this.#soon = false
+          this.flush()
+        })
+      }
+    } else {
+      this.#timer ??= setTimeout(() => this.flush(), ACK_DELAY_MS)
+    }
+  }
+
+  /** Sends what waits now. */
+  flush(): void {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    const group = this.#acks
+    if (group.length === 0) return
+    this.#acks = []
+    this.#send(group)
+  }
+}

@@ -1,0 +1,20 @@
+import type { RetryPolicy } from '../settle/backoff.ts'
+import type { ResolvedStartFrom } from './function-options.ts'
+
+/** A function as a replica runs it: resolved options plus where its code is. */
+export interface RunnableFunction {
+  name: string
+  version: string
+  subject: string
+  stream: string
+  bundlePath: string
+  decode: 'json' | 'binary'
+  concurrency: number
+  timeoutMs: number
+  timeoutGraceMs: number
+  /** The consumer's ack wait, ms. */
+  ackWaitMs: number
+  /** Where the consumer starts when it is first created. */
+  startFrom: ResolvedStartFrom
+  retry: RetryPolicy
+}
