@@ -10,6 +10,8 @@ import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { findStream } from '../nats/find-stream.ts'
 import { consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { ensureStream } from '../nats/ensure-stream.ts'
+import { dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
 import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
@@ -85,6 +87,14 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     // Nothing is written unless everything is deployable.
     throw new FnError(failures[0]!.code, failures.map((f) => f.message).join('\n'), { cause: failures[0], hint: 'nothing was deployed' })
   }
+  // A deployer provisions what it deploys onto (DESIGN): the configured streams its functions
+  // use, then each function's consumer, so that `startFrom: 'new'` counts from this deploy.
+  const log = opts.log ?? SILENT
+  for (const name of new Set(picked.map((p) => p.stream))) {
+    const configured = opts.config.streams.find((st) => st.name === name)
+    if (configured) await ensureStream(opts.jsm, configured, log)
+  }
+  if (picked.length > 0) await ensureStream(opts.jsm, dlqStreamSpec(opts.config), log)
   const who = deployer()
   const results: DeployResult[] = []
   for (const { built, stream } of picked) {
@@ -109,7 +119,7 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     await opts.registry.putBundle(manifest.version, code)
     // The consumer exists from the deploy on, so that `startFrom: 'new'` counts from now, not from
     // whenever a replica first runs the function (messages published in between are kept).
-    await ensureConsumer(opts.jsm, consumerSpec({ ...built.options, stream }), opts.log ?? SILENT)
+    await ensureConsumer(opts.jsm, consumerSpec({ ...built.options, stream }), log)
     await opts.registry.put(manifest)
     results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
   }

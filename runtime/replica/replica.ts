@@ -17,6 +17,7 @@ import { natsEventPublisher, type EventPublisher } from '../observe/event-publis
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
 import { hostname } from 'node:os'
 import { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
+import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 
 /** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
 const ACK_FLOOR_REFRESH_MS = 10_000
@@ -107,24 +108,11 @@ export class Replica {
     try {
       const { config } = this.#o
       this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
-      const dlqReplicas = Math.max(1, ...config.streams.map((st) => st.replicas))
-      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas })
+      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config) })
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
       for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
-      await ensureStream(
-        this.#jsm,
-        {
-          name: config.dlq.stream,
-          subjects: ['fn.dlq.>'],
-          storage: 'file',
-          // As durable as the most durable stream it takes dead letters from.
-          replicas: dlqReplicas,
-          maxAgeMs: 0,
-          duplicateWindowMs: 120_000,
-        },
-        this.#log,
-      )
+      await ensureStream(this.#jsm, dlqStreamSpec(config), this.#log)
       this.#pool = new WorkerPool({
         threads: config.pool.threads,
         maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,

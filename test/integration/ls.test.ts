@@ -74,7 +74,8 @@ describe('fn ls', () => {
     expect(deployed.code).toBe(0)
     const manifests = await t.registry.list()
 
-    // Deployed, but no replica has created the consumers yet (nor the DLQ stream): no figures.
+    // Deployed: the deploy created the consumers (so that startFrom 'new' counts from it) and the
+    // DLQ stream; nothing has run yet.
     const first = await ls(p)
     expect(first.map((s) => s.name)).toEqual(names)
     for (const s of first) {
@@ -85,18 +86,18 @@ describe('fn ls', () => {
         subject: m.subject,
         stream: prefix,
         consumer: `fn_${m.name}`,
-        pending: null,
-        inFlight: null,
-        redelivered: null,
-        dlq: null,
+        pending: 0,
+        inFlight: 0,
+        redelivered: 0,
+        dlq: 0,
         dlqProblem: null,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       })
     }
-    const noConsumer = await runFn(p, ['ls'], t.server.url)
-    expect(noConsumer.code).toBe(0)
-    expect(noConsumer.stdout).toMatch(new RegExp(`^${fn('ok')} +[0-9a-f]{12} +${prefix}\\.in\\.ok +${prefix} +- +- +- +- +\\S+ +\\S+@\\S+$`, 'm'))
+    const notRun = await runFn(p, ['ls'], t.server.url)
+    expect(notRun.code).toBe(0)
+    expect(notRun.stdout).toMatch(new RegExp(`^${fn('ok')} +[0-9a-f]{12} +${prefix}\\.in\\.ok +${prefix} +0 +0 +0 +0 +\\S+ +\\S+@\\S+$`, 'm'))
 
     const replica = spawnStart(p, t.server.url)
     t.replicas.push(replica)
