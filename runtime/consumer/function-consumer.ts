@@ -9,12 +9,10 @@
  * (`flow-plan.ts`, `ack-batcher.ts`, `settle/settle-outcome.ts`); this class holds messages and
  * runs the lifecycle, and `update()` rebuilds whatever depends on the function's options.
  */
-import type { JetStreamClient } from '@nats-io/jetstream'
-import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
+import type { Msg, Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
-import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
-import { invocationEvent, type InvocationEvent, type InvocationObserver } from '../observe/invocation-event.ts'
-import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
+import { invocationEvent, type InvocationEvent } from '../observe/invocation-event.ts'
+import type { PoolOutcome } from '../pool/worker-pool.ts'
 import type { ErrorKind, WireError } from '../pool/protocol.ts'
 import type { RunnableFunction } from '../function/runnable-function.ts'
 import { DeadLettering } from '../settle/dead-lettering.ts'
@@ -22,38 +20,18 @@ import { parseAckSubjectInto } from '../settle/delivery.ts'
 import { settleOutcome, type SettlePorts } from '../settle/settle-outcome.ts'
 import { Settler } from '../settle/settler.ts'
 import { AckBatcher } from './ack-batcher.ts'
-import { encodeBatch } from './encode-batch.ts'
-import { holdLimits, keepAliveMs, planDispatch } from './flow-plan.ts'
+import { Dispatcher } from './dispatcher.ts'
+import type { FunctionConsumerOptions } from './function-consumer-options.ts'
+import { holdLimits, keepAliveMs } from './flow-plan.ts'
 import { watchMaxDeliveries } from './max-deliveries-watch.ts'
 import { PullLoop } from './pull-loop.ts'
 import { toHeld, type Held } from './held-message.ts'
+import { HeldSet } from './held-set.ts'
 import { routeDelivery } from './route-delivery.ts'
 
 export type { RunnableFunction } from '../function/runnable-function.ts'
 
-/** Options of {@link FunctionConsumer}. */
-export interface FunctionConsumerOptions {
-  nc: NatsConnection
-  js: JetStreamClient
-  pool: WorkerPool
-  fn: RunnableFunction
-  /** Durable consumer name (`fn_<name>`). */
-  consumer: string
-  /** The logger of a version: called again on every update, so lines name the version that runs. */
-  log: (fn: RunnableFunction) => Logger
-  /** Recreates the durable consumer when the server has lost it, as the function is now. */
-  ensureConsumer: (fn: RunnableFunction) => Promise<void>
-  /** Where dead letters too big for one message keep their payload (shared by the replica). */
-  payloads: DeadLetterPayloads
-  /** Told when a dead letter cannot be stored (`reason`) and when one is stored again (undefined). */
-  onDeadLetterBlocked?: (reason: string | undefined) => void
-  /** Largest batch handed to one thread. Default 256. */
-  maxBatch?: number
-  /** Told of every settled invocation and the handler's log lines. */
-  observer?: InvocationObserver
-  /** `host:pid` of this replica, for events. */
-  replicaId?: string
-}
+export type { FunctionConsumerOptions } from './function-consumer-options.ts'
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -63,16 +41,11 @@ export class FunctionConsumer {
   readonly #pull: PullLoop
   readonly #acks: AckBatcher<Held>
   readonly #dead: DeadLettering
-  readonly #held = new Set<Held>()
+  readonly #held: HeldSet<Held>
   #log: Logger
-  #queue: Held[] = []
-  #running = 0
+  readonly #dispatcher: Dispatcher
   #fn: RunnableFunction
   #state: ConsumerState = 'idle'
-  #flushScheduled = false
-  #heartbeat: NodeJS.Timeout | undefined
-  #heartbeatMs = 0
-  #idle: (() => void) | undefined
   #lastSubject = ''
   #advisories: Subscription | undefined
 
@@ -81,6 +54,7 @@ export class FunctionConsumer {
     this.#fn = opts.fn
     this.#log = opts.log(opts.fn)
     this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: this.#log, payloads: opts.payloads })
+    this.#held = new HeldSet((d) => this.#settler.working(d))
     this.#acks = new AckBatcher((group) => {
       void this.#settler.ack(group).finally(() => {
         for (const g of group) this.#emit(g, 'ok')
@@ -93,6 +67,14 @@ export class FunctionConsumer {
       retry: () => this.#fn.retry,
       onProblem: opts.onDeadLetterBlocked,
       settled: (d, outcome, errorKind, error, delayMs) => this.#emit(d as Held, outcome, errorKind, error, delayMs),
+    })
+    this.#dispatcher = new Dispatcher({
+      pool: opts.pool,
+      fn: () => this.#fn,
+      running: () => this.#state === 'running',
+      maxBatch: opts.maxBatch,
+      ok: (d, fn, durationMs) => this.#onOk(d, fn, durationMs),
+      outcome: (d, fn, outcome) => this.#onOutcome(d, fn, outcome),
     })
     this.#pull = new PullLoop({
       nc: opts.nc,
@@ -131,7 +113,7 @@ export class FunctionConsumer {
     if (this.#state !== 'idle') throw new Error(`consumer ${this.#o.consumer} cannot start: it is ${this.#state}`)
     this.#state = 'running'
     this.#pull.start()
-    this.#armHeartbeat()
+    this.#held.keepAlive(keepAliveMs(this.#fn.ackWaitMs))
     this.#advisories = watchMaxDeliveries(this.#o.nc, this.#fn.stream, this.#o.consumer, this.#log)
     this.#log.info({ consumer: this.#o.consumer, stream: this.#fn.stream, concurrency: this.#fn.concurrency }, 'consumer running')
   }
@@ -145,26 +127,14 @@ export class FunctionConsumer {
     if (fn.stream !== this.#fn.stream) throw new Error(`consumer ${this.#o.consumer} cannot move from stream ${this.#fn.stream} to ${fn.stream}: start a new one`)
     this.#fn = fn
     this.#log = this.#o.log(fn)
-    if (this.#state === 'running' && keepAliveMs(fn.ackWaitMs) !== this.#heartbeatMs) this.#armHeartbeat()
     if (this.#state === 'failed') {
       this.#state = 'running'
       this.#pull.start()
-      this.#armHeartbeat()
       this.#log.info('consumer resumed on a new version')
     }
+    if (this.#state === 'running' && keepAliveMs(fn.ackWaitMs) !== this.#held.periodMs) this.#held.keepAlive(keepAliveMs(fn.ackWaitMs))
     this.#pull.poke()
-    this.#scheduleFlush()
-  }
-
-  /** (Re)starts the keep-alive timer at a third of the current `ack_wait`. */
-  #armHeartbeat(): void {
-    clearInterval(this.#heartbeat)
-    const every = keepAliveMs(this.#fn.ackWaitMs)
-    this.#heartbeatMs = every
-    // Everything held gets a keep-alive now: a shorter ack_wait must not expire before the first tick.
-    this.#sendHeartbeats(0)
-    this.#heartbeat = setInterval(() => this.#sendHeartbeats(every), every)
-    this.#heartbeat.unref()
+    this.#dispatcher.schedule()
   }
 
   /**
@@ -175,9 +145,7 @@ export class FunctionConsumer {
     if (this.#state !== 'running' || fn.version !== this.#fn.version) return
     this.#state = 'failed'
     this.#pull.stop()
-    const queued = this.#queue
-    this.#queue = []
-    for (const q of queued) this.#release(q)
+    for (const q of this.#dispatcher.takeQueued()) this.#release(q)
     this.#log.error({ reason }, 'function cannot be loaded here: consumer stopped until a new version is deployed')
   }
 
@@ -195,25 +163,16 @@ export class FunctionConsumer {
     if (this.#state !== 'running' && this.#state !== 'failed') return
     this.#state = 'draining'
     this.#pull.stop()
-    const queued = this.#queue
-    this.#queue = []
-    for (const d of queued) this.#release(d)
-    // Heartbeats continue while we wait, so that nothing running is redelivered meanwhile.
+    for (const d of this.#dispatcher.takeQueued()) this.#release(d)
+    // Keep-alives continue while we wait, so that nothing running is redelivered meanwhile.
     try {
-      if (this.#held.size > 0) {
-        const idle = new Promise<void>((resolve) => (this.#idle = resolve))
-        let timer: NodeJS.Timeout | undefined
-        const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)))
-        const result = await Promise.race([idle, timeout])
-        clearTimeout(timer)
-        if (result === 'timeout') {
-          this.#log.warn({ left: this.#held.size, graceMs }, 'shutdown grace over: handing unfinished messages back')
-          this.#acks.flush()
-          for (const d of [...this.#held]) if (!d.acking) this.#release(d)
-        }
+      if (!(await this.#held.waitEmpty(graceMs))) {
+        this.#log.warn({ left: this.#held.size, graceMs }, 'shutdown grace over: handing unfinished messages back')
+        this.#acks.flush()
+        for (const d of this.#held.values()) if (!d.acking) this.#release(d)
       }
     } finally {
-      clearInterval(this.#heartbeat)
+      this.#held.stopKeepAlive()
       this.#acks.flush()
       this.#settler.close()
       this.#advisories?.unsubscribe()
@@ -247,68 +206,27 @@ export class FunctionConsumer {
         void this.#settler.ack([d]).finally(() => this.#forget([d]))
         return
       case 'queue':
-        this.#queue.push(d)
-        this.#scheduleFlush()
+        this.#dispatcher.push(d)
     }
   }
 
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    // Once per event-loop turn: everything read from the socket in this turn goes out as batches.
-    setImmediate(() => {
-      this.#flushScheduled = false
-      this.#dispatch()
-    })
+  #onOk(d: Held, fn: RunnableFunction, durationMs: number): void {
+    d.version = fn.version
+    d.durationMs = durationMs
+    d.acking = true
+    this.#acks.add(d)
   }
 
-  #dispatch(): void {
-    if (this.#state !== 'running') return
-    const pool = this.#o.pool
-    const plan = planDispatch({
-      free: this.#fn.concurrency - this.#running,
-      queued: this.#queue.length,
-      running: this.#running,
-      blockingMs: pool.blockingMs(this.#fn.name),
-      threads: pool.threads,
-      idleThreads: pool.idleThreads,
-      ...(this.#o.maxBatch ? { maxBatch: this.#o.maxBatch } : {}),
-    })
-    for (const size of plan) {
-      const batch = this.#queue.splice(0, size)
-      this.#running += batch.length
-      this.#dispatchBatch(batch)
+  #onOutcome(d: Held, fn: RunnableFunction, outcome: PoolOutcome): void {
+    d.version = fn.version
+    if (outcome.kind !== 'requeue') {
+      if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
+      if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
     }
-  }
-
-  #dispatchBatch(batch: Held[]): void {
-    const fn = this.#fn
-    // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
-    this.#o.pool.dispatch(fn, encodeBatch(batch), {
-      ok: (index, durationMs) => {
-        this.#running--
-        const d = batch[index]!
-        d.version = fn.version
-        d.durationMs = durationMs
-        d.acking = true
-        this.#acks.add(d)
-        this.#scheduleFlush()
-      },
-      outcome: (index, outcome) => {
-        this.#running--
-        const d = batch[index]!
-        d.version = fn.version
-        if (outcome.kind !== 'requeue') {
-          if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
-          if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
-        }
-        if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
-          d.acking = true
-          this.#acks.add(d)
-        } else void this.#settle(d, outcome, fn)
-        this.#scheduleFlush()
-      },
-    })
+    if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
+      d.acking = true
+      this.#acks.add(d)
+    } else void this.#settle(d, outcome, fn)
   }
 
   /** What settling one outcome does, bound to this consumer and its current logger. */
@@ -328,8 +246,7 @@ export class FunctionConsumer {
       if (outcome.kind === 'requeue') {
         this.#log.debug({ seq: d.seq, reason: outcome.reason }, 'message requeued without blame')
         if (this.#state !== 'running') return this.#release(d)
-        this.#queue.unshift(d)
-        this.#scheduleFlush()
+        this.#dispatcher.push(d, true)
         return
       }
       if (outcome.kind === 'unloadable') {
@@ -370,21 +287,7 @@ export class FunctionConsumer {
   }
 
   #forget(group: Held[]): void {
-    for (const d of group) this.#held.delete(d)
-    if (this.#held.size === 0 && this.#idle) {
-      this.#idle()
-      this.#idle = undefined
-    }
+    this.#held.delete(group)
     if (this.#state === 'running') this.#pull.poke()
-  }
-
-  #sendHeartbeats(olderThanMs: number): void {
-    const now = Date.now()
-    for (const d of this.#held) {
-      if (now - d.lastSeenAt >= olderThanMs) {
-        d.lastSeenAt = now
-        this.#settler.working(d)
-      }
-    }
   }
 }

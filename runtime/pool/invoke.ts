@@ -5,9 +5,10 @@
  */
 import type { Logger } from 'pino'
 import type { FnContext, FnEvent, PublishOptions } from '../define.ts'
-import { isNonRetryable, NonRetryableError, retryAfterMsOf } from '../errors/handler-errors.ts'
+import { isNonRetryable, retryAfterMsOf } from '../errors/handler-errors.ts'
+import { toOutput } from './output.ts'
 import type { LoadedDefinition } from './load-function-module.ts'
-import type { Outcome, WireFunction, WireHeaders, WireMessage, WireOutput } from './protocol.ts'
+import type { Outcome, WireFunction, WireMessage, WireOutput } from './protocol.ts'
 import { Progress } from './protocol.ts'
 import { validateWithSchema } from './validate-with-schema.ts'
 import { toWireError } from './wire-error.ts'
@@ -73,7 +74,6 @@ export class BatchDeadlines {
 }
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
-const encoder = new TextEncoder()
 
 /** Where an invocation's outcome goes: plain successes as a duration only (no object). */
 export interface InvocationReport {
@@ -270,40 +270,4 @@ function classify(err: unknown, durationMs: number): Outcome {
   return delayMs === undefined
     ? { kind: 'retry', errorKind: 'error', error, durationMs }
     : { kind: 'retry', errorKind: 'error', error, durationMs, delayMs }
-}
-
-const SUBJECT = /^[^\s*>.]+(\.[^\s*>.]+)*$/
-/** Subjects of the server and its clients' plumbing: an output there could steer JetStream itself (DESIGN, trust). */
-const SYSTEM_SUBJECT = /^(\$JS|\$KV|\$O|\$SYS|_INBOX)\./i
-/** nats-server's default `max_payload`, bytes. */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024
-/** Header bytes every output carries beyond the caller's: the version line and `Nats-Msg-Id`. */
-const OUTPUT_HEADER_OVERHEAD = 64
-
-function toOutput(subject: string, value: unknown, opts: PublishOptions | undefined, fn: WireFunction): WireOutput {
-  if (typeof subject !== 'string' || !SUBJECT.test(subject)) {
-    throw new TypeError(`ctx.publish: ${JSON.stringify(subject)} is not a subject one can publish to`)
-  }
-  if (SYSTEM_SUBJECT.test(subject)) {
-    throw new NonRetryableError(`ctx.publish: '${subject}' is a system subject ($JS., $KV., $O., $SYS., _INBOX.); handlers may not publish there`)
-  }
-  let data: Uint8Array
-  if (value instanceof Uint8Array) data = new Uint8Array(value)
-  else if (typeof value === 'string') data = encoder.encode(value)
-  else {
-    const json = JSON.stringify(value)
-    if (json === undefined) throw new TypeError(`ctx.publish: ${typeof value} cannot be sent as JSON`)
-    data = encoder.encode(json)
-  }
-  let headers: WireHeaders = null
-  let size = data.length + OUTPUT_HEADER_OVERHEAD + fn.name.length + fn.stream.length
-  if (opts?.headers) {
-    headers = Object.entries(opts.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]])
-    for (const [k, values] of headers) for (const v of values) size += k.length + v.length + 4
-  }
-  const maxPayload = fn.maxPayload ?? DEFAULT_MAX_PAYLOAD
-  if (size > maxPayload) {
-    throw new NonRetryableError(`ctx.publish: the output to '${subject}' is ${size} bytes with its headers, over the server's max_payload of ${maxPayload}`)
-  }
-  return { subject, data, headers }
 }

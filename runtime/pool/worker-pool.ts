@@ -12,30 +12,14 @@ import { Piscina, type PiscinaTask } from 'piscina'
 type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
-import type { BatchResult, BatchTask, Outcome, Outcomes, WireFunction } from './protocol.ts'
-import { isOutcomeMessage, Progress } from './protocol.ts'
-import { toWireError } from './wire-error.ts'
+import type { BatchResult, BatchTask, Outcomes, WireFunction } from './protocol.ts'
+import { isOutcomeMessage } from './protocol.ts'
+import { attributeFailure, type PoolOutcome } from './crash-attribution.ts'
+import { DEFAULT_MAX_PAYLOAD, findOverdue, movingBlockingMs, newTaskState, toWireFunction, type DispatchFunction, type OutcomeSink, type TaskState } from './pool-task.ts'
+import { pickThread, ThreadLoad } from './thread-balancer.ts'
 
-/** An outcome as the pool reports it: the worker's, or `requeue` for a message that was not at fault. */
-export type PoolOutcome = Outcome | { kind: 'requeue'; reason: string }
-
-/**
- * Receives the outcome of each message of a dispatched batch, exactly once per message: `ok` for
- * a plain success (no outputs, no log lines), which needs no outcome object, `outcome` otherwise.
- */
-export interface OutcomeSink {
-  ok(index: number, durationMs: number): void
-  outcome(index: number, outcome: PoolOutcome): void
-}
-
-/** nats-server's default `max_payload`, bytes. */
-const DEFAULT_MAX_PAYLOAD = 1024 * 1024
-
-/** What the pool needs to know of a function beyond what its workers need. */
-export interface DispatchFunction extends WireFunction {
-  /** How long past its timeout a handler may run before its thread is terminated, ms. */
-  timeoutGraceMs: number
-}
+export type { PoolOutcome } from './crash-attribution.ts'
+export type { DispatchFunction, OutcomeSink } from './pool-task.ts'
 
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -52,35 +36,13 @@ export interface WorkerPoolOptions {
   maxPayload?: number
 }
 
-interface TaskState {
-  fn: DispatchFunction
-  size: number
-  progress: Float64Array
-  delivered: Uint8Array
-  deliveredCount: number
-  /** Outcomes the worker streamed that have still to arrive after the task resolved. */
-  awaitingStreamed: number
-  streamedReceived: number
-  timedOut: Set<number>
-  /** Set once the watchdog has terminated the task's thread. */
-  terminating: boolean
-  /** Sent with crash tracking on. */
-  tracked: boolean
-  /** The thread the balancer gave it to (0 until then). */
-  threadId: number
-  sink: OutcomeSink
-}
-
 /** Where piscina looks for a task's queue options; the balancer finds the task's id there. */
 const QUEUE_OPTIONS: typeof Piscina.queueOptionsSymbol = Piscina.queueOptionsSymbol
 interface QueueTag {
   jetfnTaskId: number
 }
 
-/**
- * How long, after a thread died without a known culprit, every task runs with crash tracking
- * (see `BatchTask.track`), ms.
- */
+/** How long every task runs with crash tracking (`BatchTask.track`) after a thread died without a known culprit, ms. */
 const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
 
 const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
@@ -99,9 +61,8 @@ export class WorkerPool {
   #trackUntil = 0
   /** Per function: how long starting one message blocks a thread, ms (moving average). */
   readonly #blocking = new Map<string, number>()
-  /** Messages given to each thread (by threadId) whose outcome has not come back. */
-  readonly #threadLoad = new Map<number, number>()
-
+  /** Messages given to each thread whose outcome has not come back. */
+  readonly #threadLoad = new ThreadLoad()
   readonly #maxPayload: number
 
   constructor(opts: WorkerPoolOptions) {
@@ -145,9 +106,7 @@ export class WorkerPool {
 
   /** Threads with no message outstanding. */
   get idleThreads(): number {
-    let idle = 0
-    for (const worker of this.#piscina.threads) if (!this.#threadLoad.has(worker.threadId)) idle++
-    return idle
+    return this.#threadLoad.idle(this.#piscina.threads.map((w) => w.threadId))
   }
 
   /**
@@ -172,30 +131,9 @@ export class WorkerPool {
     const size = batch.count
     // One slot per message, plus one where the worker writes its threadId (see Progress).
     const progress = new SharedArrayBuffer((size + 1) * Float64Array.BYTES_PER_ELEMENT)
-    const task: TaskState = {
-      fn,
-      size,
-      progress: new Float64Array(progress),
-      delivered: new Uint8Array(size),
-      deliveredCount: 0,
-      awaitingStreamed: -1,
-      streamedReceived: 0,
-      timedOut: new Set(),
-      terminating: false,
-      tracked: Date.now() < this.#trackUntil,
-      threadId: 0,
-      sink,
-    }
+    const task = newTaskState(fn, size, new Float64Array(progress), Date.now() < this.#trackUntil, sink)
     this.#tasks.set(taskId, task)
-    const wireFn: WireFunction = {
-      name: fn.name,
-      version: fn.version,
-      stream: fn.stream,
-      bundlePath: fn.bundlePath,
-      decode: fn.decode,
-      timeoutMs: fn.timeoutMs,
-      maxPayload: this.#maxPayload,
-    }
+    const wireFn = toWireFunction(fn, this.#maxPayload)
     const body: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress }
     // Read by the balancer (piscina hands it the task's queue options); structured clone skips it.
     body[QUEUE_OPTIONS] = { jetfnTaskId: taskId }
@@ -229,29 +167,14 @@ export class WorkerPool {
     }
   }
 
-  /**
-   * Picks the thread for a task: the one with the fewest messages outstanding. piscina's own
-   * balancer counts tasks, not messages, and a task still counts until its last outcome is in:
-   * after a thread streamed the outcomes of a long CPU-bound batch it looked as busy as one still
-   * running, so new batches piled onto one thread while the other idled (the 1 ms CPU case ran
-   * at 1.2x of one thread on two).
-   */
+  /** Picks the thread with the fewest messages outstanding (see thread-balancer.ts) and counts the task's on it. */
   #balance(info: PiscinaTask, workers: PiscinaWorker[]): PiscinaWorker | null {
     const tag = (info as unknown as Record<symbol, QueueTag | null | undefined>)[QUEUE_OPTIONS]
     const task = tag ? this.#tasks.get(tag.jetfnTaskId) : undefined
-    let best: PiscinaWorker | null = null
-    let bestLoad = Number.POSITIVE_INFINITY
-    for (const worker of workers) {
-      if (worker.terminating || worker.destroyed) continue
-      const load = this.#threadLoad.get(worker.id) ?? 0
-      if (load < bestLoad || (load === bestLoad && best !== null && worker.currentUsage < best.currentUsage)) {
-        best = worker
-        bestLoad = load
-      }
-    }
+    const best = pickThread(workers, (id) => this.#threadLoad.of(id))
     if (best && task) {
       task.threadId = best.id
-      this.#threadLoad.set(best.id, bestLoad + task.size - task.deliveredCount)
+      this.#threadLoad.add(best.id, task.size - task.deliveredCount)
     }
     return best
   }
@@ -259,9 +182,7 @@ export class WorkerPool {
   /** Delivers a worker's report; returns how many outcomes it held. */
   #deliverAll(task: TaskState, outcomes: Outcomes): number {
     if (outcomes.blockedMs !== undefined && task.size > 0) {
-      const perMessage = outcomes.blockedMs / task.size
-      const before = this.#blocking.get(task.fn.name)
-      this.#blocking.set(task.fn.name, before === undefined ? perMessage : before * 0.8 + perMessage * 0.2)
+      this.#blocking.set(task.fn.name, movingBlockingMs(this.#blocking.get(task.fn.name), outcomes.blockedMs / task.size))
     }
     const ok = outcomes.ok
     if (ok) {
@@ -292,11 +213,7 @@ export class WorkerPool {
     if (task.delivered[index] === 1) return false
     task.delivered[index] = 1
     task.deliveredCount++
-    if (task.threadId !== 0) {
-      const left = (this.#threadLoad.get(task.threadId) ?? 1) - 1
-      if (left > 0) this.#threadLoad.set(task.threadId, left)
-      else this.#threadLoad.delete(task.threadId)
-    }
+    if (task.threadId !== 0) this.#threadLoad.done(task.threadId)
     return true
   }
 
@@ -305,27 +222,18 @@ export class WorkerPool {
   }
 
   #checkDeadlines(): void {
-    const now = Date.now()
-    for (const task of this.#tasks.values()) {
-      if (task.terminating) continue
-      const limit = task.fn.timeoutMs + task.fn.timeoutGraceMs
-      for (let i = 0; i < task.size; i++) {
-        const startedAt = task.progress[i]!
-        if (startedAt > 0 && now - startedAt > limit) task.timedOut.add(i)
-      }
-      if (task.timedOut.size > 0) {
-        const threadId = task.progress[task.size]!
-        const worker = this.#piscina.threads.find((w) => w.threadId === threadId)
-        if (!worker) continue
-        this.#log.warn(
-          { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs, threadId },
-          'handler ignored its timeout past the grace: terminating its worker thread',
-        )
-        task.terminating = true
-        this.#killedForTimeout.add(threadId)
-        // piscina sees the thread exit, rejects its tasks with one shared error, and replaces it.
-        void worker.terminate()
-      }
+    for (const task of findOverdue(this.#tasks.values(), Date.now())) {
+      const threadId = task.progress[task.size]!
+      const worker = this.#piscina.threads.find((w) => w.threadId === threadId)
+      if (!worker) continue
+      this.#log.warn(
+        { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs, threadId },
+        'handler ignored its timeout past the grace: terminating its worker thread',
+      )
+      task.terminating = true
+      this.#killedForTimeout.add(threadId)
+      // piscina sees the thread exit, rejects its tasks with one shared error, and replaces it.
+      void worker.terminate()
     }
   }
 
@@ -347,47 +255,20 @@ export class WorkerPool {
   }
 
   #settleFailedTasks(tasks: TaskState[], err: unknown): void {
-    const error = toWireError(err)
-    const name = (err as Error | undefined)?.name
     const threadId = tasks[0]?.progress[tasks[0].size]
-    if (threadId !== undefined && this.#killedForTimeout.delete(threadId)) {
-      for (const task of tasks) this.#settleRest(task, (i) =>
-        task.timedOut.has(i) ? timeoutOutcome(task) : { kind: 'requeue', reason: 'its thread was terminated for another handler\'s timeout' })
-      return
-    }
-    if (name === 'AbortError') {
-      // The pool is closing: nothing here is any handler's fault.
-      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'the pool closed' }))
-      return
-    }
-    if (error.message === 'Terminating worker thread') {
-      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'its thread was terminated for another handler' }))
-      return
-    }
-    const hasCulprit = tasks.some((t) => t.progress.some((p) => p === Progress.Culprit))
-    if (!hasCulprit && !tasks.every((t) => t.tracked)) {
-      // Without tracking, a throw from a timer or a process.exit() after an await cannot be pinned
-      // on a handler, and a handler that finished may have left the timer that threw. Blame nobody:
-      // hand every message back and run them again with tracking, which names the culprit if it
-      // crashes again. What it costs: a crashing message runs once more than its deliveries.
+    const killedForTimeout = threadId !== undefined && this.#killedForTimeout.delete(threadId)
+    const verdict = attributeFailure(tasks, err, killedForTimeout)
+    const fns = [...new Set(tasks.map((t) => t.fn.name))]
+    if (verdict.startTracking) {
       this.#trackUntil = Date.now() + TRACK_AFTER_UNKNOWN_CRASH_MS
       this.#log.error(
-        { err, fns: [...new Set(tasks.map((t) => t.fn.name))], trackMs: TRACK_AFTER_UNKNOWN_CRASH_MS },
+        { err, fns, trackMs: TRACK_AFTER_UNKNOWN_CRASH_MS },
         'worker thread died, cause not pinned on a handler yet: its messages run again with crash tracking; the pool replaces the thread',
       )
-      for (const task of tasks) this.#settleRest(task, () => ({ kind: 'requeue', reason: 'its thread died; run again with crash tracking to find the culprit' }))
-      return
+    } else if (verdict.crashed) {
+      this.#log.error({ err, fns }, 'worker thread died; the pool replaces it')
     }
-    const blamed = (task: TaskState, i: number): boolean => {
-      const p = task.progress[i]!
-      return hasCulprit ? p === Progress.Culprit : p > 0
-    }
-    this.#log.error({ err, fns: [...new Set(tasks.map((t) => t.fn.name))] }, 'worker thread died; the pool replaces it')
-    const crash = { name: error.name === 'Error' ? 'WorkerCrash' : error.name, message: `worker thread died: ${error.message}` }
-    for (const task of tasks) this.#settleRest(task, (i) =>
-      blamed(task, i)
-        ? { kind: 'retry', errorKind: 'crash', error: crash, durationMs: elapsedSince(task.progress[i]!) }
-        : { kind: 'requeue', reason: 'its thread died running another handler' })
+    for (const task of tasks) this.#settleRest(task, (i) => verdict.outcomeOf(task, i))
   }
 
   #settleRest(task: TaskState, outcomeOf: (index: number) => PoolOutcome): void {
@@ -415,17 +296,4 @@ export class WorkerPool {
 function workerExecArgv(): string[] {
   const extra = process.env.JETFN_WORKER_EXEC_ARGV?.split(' ').filter(Boolean) ?? []
   return [...(workerFile.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []), ...extra]
-}
-
-function timeoutOutcome(task: TaskState): Outcome {
-  return {
-    kind: 'retry',
-    errorKind: 'timeout',
-    error: { name: 'TimeoutError', message: `timed out after ${task.fn.timeoutMs} ms and ignored its abort signal for ${task.fn.timeoutGraceMs} ms more: its thread was terminated` },
-    durationMs: task.fn.timeoutMs + task.fn.timeoutGraceMs,
-  }
-}
-
-function elapsedSince(startedAt: number): number {
-  return startedAt > 0 ? Date.now() - startedAt : 0
 }

@@ -1,0 +1,96 @@
+/**
+ * The queue of one function's messages waiting for a slot, and their dispatch to the shared pool
+ * in batches (cut by `planDispatch`), once per event-loop turn: everything read from the socket in
+ * one turn goes out together. Each message's outcome goes back to the consumer.
+ */
+import type { RunnableFunction } from '../function/runnable-function.ts'
+import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
+import { encodeBatch } from './encode-batch.ts'
+import { planDispatch } from './flow-plan.ts'
+import type { Held } from './held-message.ts'
+
+/** Options of {@link Dispatcher}. */
+export interface DispatcherOptions {
+  pool: WorkerPool
+  /** The function as it is now (its concurrency bounds what runs). */
+  fn: () => RunnableFunction
+  /** Whether dispatching is allowed now (the consumer is running). */
+  running: () => boolean
+  /** Largest batch handed to one thread. */
+  maxBatch?: number | undefined
+  /** A message's handler succeeded without outputs or log lines. */
+  ok(d: Held, fn: RunnableFunction, durationMs: number): void
+  /** Any other outcome of a message. */
+  outcome(d: Held, fn: RunnableFunction, outcome: PoolOutcome): void
+}
+
+export class Dispatcher {
+  readonly #o: DispatcherOptions
+  #queue: Held[] = []
+  #running = 0
+  #scheduled = false
+
+  constructor(opts: DispatcherOptions) {
+    this.#o = opts
+  }
+
+  /** Queues a message at the back (new) or the front (handed back without blame). */
+  push(d: Held, front = false): void {
+    if (front) this.#queue.unshift(d)
+    else this.#queue.push(d)
+    this.schedule()
+  }
+
+  /** Empties the queue, returning what waited (to hand back). */
+  takeQueued(): Held[] {
+    const queued = this.#queue
+    this.#queue = []
+    return queued
+  }
+
+  /** Dispatches what it can at the end of this turn. */
+  schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    setImmediate(() => {
+      this.#scheduled = false
+      this.#dispatch()
+    })
+  }
+
+  #dispatch(): void {
+    if (!this.#o.running()) return
+    const { pool } = this.#o
+    const fn = this.#o.fn()
+    const plan = planDispatch({
+      free: fn.concurrency - this.#running,
+      queued: this.#queue.length,
+      running: this.#running,
+      blockingMs: pool.blockingMs(fn.name),
+      threads: pool.threads,
+      idleThreads: pool.idleThreads,
+      ...(this.#o.maxBatch ? { maxBatch: this.#o.maxBatch } : {}),
+    })
+    for (const size of plan) {
+      const batch = this.#queue.splice(0, size)
+      this.#running += batch.length
+      this.#send(fn, batch)
+    }
+  }
+
+  #send(fn: RunnableFunction, batch: Held[]): void {
+    // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
+    this.#o.pool.dispatch(fn, encodeBatch(batch), {
+      ok: (index, durationMs) => {
+        this.#running--
+        this.#o.ok(batch[index]!, fn, durationMs)
+        this.schedule()
+      },
+      outcome: (index, outcome) => {
+        this.#running--
+        this.#o.outcome(batch[index]!, fn, outcome)
+        this.schedule()
+      },
+    })
+  }
+}

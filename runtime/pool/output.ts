@@ -1,0 +1,46 @@
+/**
+ * What `ctx.publish` buffers: one output, checked at the call, so that a handler learns at once
+ * (and not later, at settle time) that an output cannot work: a subject that is not one, a system
+ * subject, a value that is not JSON, or a message over the server's `max_payload`.
+ */
+import type { PublishOptions } from '../define.ts'
+import { NonRetryableError } from '../errors/handler-errors.ts'
+import type { WireFunction, WireHeaders, WireOutput } from './protocol.ts'
+
+const encoder = new TextEncoder()
+const SUBJECT = /^[^\s*>.]+(\.[^\s*>.]+)*$/
+/** Subjects of the server and its clients' plumbing: an output there could steer JetStream itself (DESIGN, trust). */
+const SYSTEM_SUBJECT = /^(\$JS|\$KV|\$O|\$SYS|_INBOX)\./i
+/** nats-server's default `max_payload`, bytes. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024
+/** Header bytes every output carries beyond the caller's: the version line and `Nats-Msg-Id`. */
+const OUTPUT_HEADER_OVERHEAD = 64
+
+/** The output of `ctx.publish(subject, value, opts)` for function `fn`; throws what the handler should see. */
+export function toOutput(subject: string, value: unknown, opts: PublishOptions | undefined, fn: WireFunction): WireOutput {
+  if (typeof subject !== 'string' || !SUBJECT.test(subject)) {
+    throw new TypeError(`ctx.publish: ${JSON.stringify(subject)} is not a subject one can publish to`)
+  }
+  if (SYSTEM_SUBJECT.test(subject)) {
+    throw new NonRetryableError(`ctx.publish: '${subject}' is a system subject ($JS., $KV., $O., $SYS., _INBOX.); handlers may not publish there`)
+  }
+  let data: Uint8Array
+  if (value instanceof Uint8Array) data = new Uint8Array(value)
+  else if (typeof value === 'string') data = encoder.encode(value)
+  else {
+    const json = JSON.stringify(value)
+    if (json === undefined) throw new TypeError(`ctx.publish: ${typeof value} cannot be sent as JSON`)
+    data = encoder.encode(json)
+  }
+  let headers: WireHeaders = null
+  let size = data.length + OUTPUT_HEADER_OVERHEAD + fn.name.length + fn.stream.length
+  if (opts?.headers) {
+    headers = Object.entries(opts.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]])
+    for (const [k, values] of headers) for (const v of values) size += k.length + v.length + 4
+  }
+  const maxPayload = fn.maxPayload ?? DEFAULT_MAX_PAYLOAD
+  if (size > maxPayload) {
+    throw new NonRetryableError(`ctx.publish: the output to '${subject}' is ${size} bytes with its headers, over the server's max_payload of ${maxPayload}`)
+  }
+  return { subject, data, headers }
+}
