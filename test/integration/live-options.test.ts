@@ -118,6 +118,9 @@ describe('options changed by a redeploy under load', () => {
     const v2 = await deploy(p, work({ subject, out, concurrency: 4, ackWait: '5s' }))
     await Promise.all([a.waitFor(live(v2), 'a on v2'), b.waitFor(live(v2), 'b on v2')])
     await publishSome(N / 3)
+    // Lowered to 4: both replicas must still drain what came in (a pull size fixed at the old
+    // concurrency once left them idle here for good).
+    await expect.poll(() => settledAll(prefix), { timeout: 30_000, interval: 250 }).toBe(true)
     const v3 = await deploy(p, work({ subject, out, concurrency: 16, ackWait: '5s' }))
     await Promise.all([a.waitFor(live(v3), 'a on v3'), b.waitFor(live(v3), 'b on v3')])
     await publishSome(N / 3)
