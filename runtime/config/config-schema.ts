@@ -6,7 +6,7 @@ import { availableParallelism } from 'node:os'
 import { z } from 'zod'
 import type { ConfigDefinition } from '../define.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { natsSubject, retryFieldSchemas, tuningFieldSchemas } from '../function/function-options.ts'
+import { MAX_TIMER_MS, natsSubject, retryFieldSchemas, tuningFieldSchemas } from './field-schemas.ts'
 import { durationMs, formatDuration } from './duration.ts'
 import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
 
@@ -15,8 +15,6 @@ export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'] as const
 /** Subjects of dead letters are `<prefix>.<function>`. */
 export const DLQ_SUBJECT_PREFIX = 'fn.dlq'
 
-// Same bound as function timers: Node fires a setTimeout above 2^31-1 ms after 1 ms.
-const MAX_TIMER_MS = 24 * 86_400_000
 
 /** `'a, b'` → `['a', 'b']`; commas are accepted in config strings as they are in `NATS_URL`. */
 function splitServers(list: string): string[] {

@@ -6,7 +6,7 @@
 import { basename, extname } from 'node:path'
 import { z } from 'zod'
 import type { ResolvedConfig } from '../config/config-schema.ts'
-import { durationMs } from '../config/duration.ts'
+import { natsSubject, retryFieldSchemas, tuningFieldSchemas } from '../config/field-schemas.ts'
 import { formatIssues, issueMessage, quoteValue, unlisted } from '../config/format-issues.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
@@ -14,9 +14,6 @@ import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 export const MAX_FUNCTION_NAME_LENGTH = 64
 const NAME_RE = /^[A-Za-z0-9_-]+$/
 
-// Node clamps a setTimeout delay above 2^31-1 ms to 1 ms, so a '30d' timeout would fire at once.
-// 24 days stays below that limit and reads well in an error message.
-const MAX_TIMER_MS = 24 * 86_400_000
 
 /** Why `name` cannot name a function, or `undefined` when it can. */
 export function functionNameProblem(name: string): string | undefined {
@@ -24,52 +21,6 @@ export function functionNameProblem(name: string): string | undefined {
   if (!NAME_RE.test(name)) return "must contain only letters, digits, '-' and '_'"
   if (name.length > MAX_FUNCTION_NAME_LENGTH) return `must be at most ${MAX_FUNCTION_NAME_LENGTH} characters`
   return undefined
-}
-
-/**
- * Why `subject` is not a valid NATS subject or filter, or `undefined` when it is. Tokens are
- * separated by `.`, may not be empty or contain whitespace; `*` and `>` are wildcards only as
- * whole tokens, and `>` only as the last one.
- */
-export function subjectProblem(subject: string): string | undefined {
-  if (subject === '') return 'must not be empty'
-  if (/\s/.test(subject)) return 'is not a valid NATS subject: it contains whitespace'
-  const tokens = subject.split('.')
-  for (const [i, token] of tokens.entries()) {
-    if (token === '') return 'is not a valid NATS subject: it has an empty token'
-    if (token !== '*' && token !== '>' && /[*>]/.test(token)) {
-      return "is not a valid NATS subject: '*' and '>' must be whole tokens"
-    }
-    if (token === '>' && i !== tokens.length - 1) {
-      return "is not a valid NATS subject: '>' must be the last token"
-    }
-  }
-  return undefined
-}
-
-/** A zod string schema accepting a NATS subject or filter subject. */
-export function natsSubject() {
-  return z.string().superRefine((subject, ctx) => {
-    const problem = subjectProblem(subject)
-    if (problem !== undefined) {
-      ctx.addIssue({ code: 'custom', input: subject, message: `${problem} (got ${quoteValue(subject)})` })
-    }
-  })
-}
-
-/** Schemas of the redelivery fields, shared with `fn.config.ts` `defaults.retry`. */
-export const retryFieldSchemas = {
-  maxDeliver: z.number().int().min(1),
-  backoff: z.array(durationMs({ max: MAX_TIMER_MS })).min(1),
-  jitter: z.number().min(0).max(1),
-}
-
-/** Schemas of the tuning fields, shared with `fn.config.ts` `defaults`. */
-export const tuningFieldSchemas = {
-  concurrency: z.number().int().min(1).max(10_000),
-  timeout: durationMs({ min: 0, exclusive: true, max: MAX_TIMER_MS }),
-  timeoutGrace: durationMs({ max: MAX_TIMER_MS }),
-  ackWait: durationMs({ min: 1_000, max: MAX_TIMER_MS }),
 }
 
 /** `startFrom` as written: 'new', 'all', `{ seq }` or `{ time }` (a Date or an ISO time). */

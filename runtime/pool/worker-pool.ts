@@ -12,7 +12,7 @@ import { Piscina, type PiscinaTask } from 'piscina'
 type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
-import type { BatchResult, BatchTask, Outcomes, WireFunction } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcomes } from './protocol.ts'
 import { isOutcomeMessage } from './protocol.ts'
 import { attributeFailure, type PoolOutcome } from './crash-attribution.ts'
 import { DEFAULT_MAX_PAYLOAD, findOverdue, movingBlockingMs, newTaskState, toWireFunction, type DispatchFunction, type OutcomeSink, type TaskState } from './pool-task.ts'
@@ -154,8 +154,8 @@ export class WorkerPool {
    * Imports a function bundle in a worker thread and resolves once it loaded, or rejects with the
    * reason it did not: a new version is routed to only after this succeeds.
    */
-  async preload(fn: WireFunction): Promise<void> {
-    const probe: BatchTask = { taskId: 0, fn, count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+  async preload(fn: DispatchFunction): Promise<void> {
+    const probe: BatchTask = { taskId: 0, fn: toWireFunction(fn, this.#maxPayload), count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error('the bundle did not finish loading within 30 s')), 30_000)

@@ -223,14 +223,7 @@ export class Replica {
 
   /** Loads a function's bundle in a worker thread; rejects with the reason it cannot be loaded. */
   async preload(fn: RunnableFunction): Promise<void> {
-    await this.#require('pool', this.#pool).preload({
-      name: fn.name,
-      version: fn.version,
-      stream: fn.stream,
-      bundlePath: fn.bundlePath,
-      decode: fn.decode,
-      timeoutMs: fn.timeoutMs,
-    })
+    await this.#require('pool', this.#pool).preload(fn)
   }
 
   /**

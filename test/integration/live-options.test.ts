@@ -104,7 +104,7 @@ describe('options changed by a redeploy under load', () => {
     const a = start(p, 'a')
     const b = start(p, 'b')
     await Promise.all([a.waitFor(live(v1), 'a live'), b.waitFor(live(v1), 'b live')])
-    const N = 3_000
+    const N = 1_500
     const published: number[] = []
     const publishedAt = new Map<number, number>()
     const publishSome = async (n: number) => {

@@ -3,11 +3,8 @@ import { z } from 'zod'
 import { resolveConfig } from '../../runtime/config/config-schema.ts'
 import { defineFunction } from '../../runtime/define.ts'
 import { FnError } from '../../runtime/errors/fn-error.ts'
-import {
-  functionNameProblem,
-  resolveFunctionOptions,
-  subjectProblem,
-} from '../../runtime/function/function-options.ts'
+import { subjectProblem } from '../../runtime/config/field-schemas.ts'
+import { functionNameProblem, resolveFunctionOptions } from '../../runtime/function/function-options.ts'
 
 const defaults = resolveConfig({}, { file: 'fn.config.ts', env: {} }).defaults
 const file = 'functions/x.ts'
