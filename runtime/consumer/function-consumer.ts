@@ -104,6 +104,11 @@ export class FunctionConsumer {
     return this.#held.size
   }
 
+  /** Stream sequences of the messages held now (for the shutdown report). */
+  heldSeqs(): number[] {
+    return this.#held.values().map((d) => d.seq)
+  }
+
   /** Why the function's dead letters cannot be stored now (the DLQ is missing, full, refused); undefined when they can. */
   get deadLetterProblem(): string | undefined {
     return this.#dead.problem

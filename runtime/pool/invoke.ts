@@ -8,7 +8,7 @@ import type { FnContext, FnEvent, PublishOptions } from '../define.ts'
 import { isNonRetryable, retryAfterMsOf } from '../errors/handler-errors.ts'
 import { toOutput } from './output.ts'
 import type { LoadedDefinition } from './load-function-module.ts'
-import type { Outcome, WireFunction, WireMessage, WireOutput } from './protocol.ts'
+import type { Outcome, RequeueOutcome, WireFunction, WireMessage, WireOutput } from './protocol.ts'
 import { Progress } from './protocol.ts'
 import { validateWithSchema } from './validate-with-schema.ts'
 import { toWireError } from './wire-error.ts'
@@ -45,6 +45,14 @@ export class BatchDeadlines {
     if (this.#timer === undefined) this.#arm(ctx.startedAt)
   }
 
+  /** The replica is stopping: every handler of the batch still running sees its signal abort. */
+  shutdown(reason: string): void {
+    for (let i = this.#head; i < this.#running.length; i++) {
+      const ctx = this.#running[i]!
+      if (!ctx.finished) ctx.shutdown(reason)
+    }
+  }
+
   /** The batch is over: no timer is left behind. */
   close(): void {
     clearTimeout(this.#timer)
@@ -78,7 +86,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 /** Where an invocation's outcome goes: plain successes as a duration only (no object). */
 export interface InvocationReport {
   ok(slot: InvocationSlot, durationMs: number): void
-  outcome(slot: InvocationSlot, outcome: Outcome): void
+  outcome(slot: InvocationSlot, outcome: Outcome | RequeueOutcome): void
 }
 
 /**
@@ -154,6 +162,8 @@ export class InvocationContext implements FnContext {
   readonly outputs: WireOutput[] = []
   timedOut = false
   finished = false
+  /** Set when the replica's shutdown aborted the signal: why. */
+  shutdownReason: string | undefined
   /** When the handler was called, `performance.now()`. */
   readonly startedAt = performance.now()
   #controller: AbortController | undefined
@@ -189,6 +199,7 @@ export class InvocationContext implements FnContext {
     if (!this.#controller) {
       this.#controller = new AbortController()
       if (this.timedOut) this.#controller.abort(this.timeoutError())
+      else if (this.shutdownReason !== undefined) this.#controller.abort(this.shutdownError())
     }
     return this.#controller.signal
   }
@@ -200,6 +211,17 @@ export class InvocationContext implements FnContext {
   timeout(): void {
     this.timedOut = true
     this.#controller?.abort(this.timeoutError())
+  }
+
+  /** The replica is stopping: the signal aborts with a `ShutdownError` saying why. */
+  shutdown(reason: string): void {
+    if (this.timedOut || this.shutdownReason !== undefined) return
+    this.shutdownReason = reason
+    this.#controller?.abort(this.shutdownError())
+  }
+
+  shutdownError(): Error {
+    return Object.assign(new Error(this.shutdownReason ?? 'the replica is shutting down'), { name: 'ShutdownError' })
   }
 
   timeoutError(): Error {
@@ -253,6 +275,8 @@ function settle(ctx: InvocationContext, slot: InvocationSlot, report: Invocation
   slot.progress[slot.index] = Progress.Done
   const durationMs = elapsedMs(startedAt)
   if (ctx.timedOut) report.outcome(slot, { kind: 'retry', errorKind: 'timeout', error: toWireError(ctx.timeoutError()), durationMs })
+  // Failing once told to stop is no fault of the message: it goes back, to run again elsewhere.
+  else if (failed && ctx.shutdownReason !== undefined) report.outcome(slot, { kind: 'requeue', reason: `handler stopped by shutdown: ${toWireError(err).message}` })
   else if (failed) report.outcome(slot, classify(err, durationMs))
   else if (ctx.outputs.length === 0) report.ok(slot, durationMs)
   else report.outcome(slot, { kind: 'ok', durationMs, outputs: ctx.outputs })

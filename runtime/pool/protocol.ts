@@ -107,12 +107,21 @@ export type Outcome = (
 }
 
 /**
+ * A message handed back without blame, decided in the worker: its handler failed after its
+ * `ctx.signal` aborted because the replica is stopping. Run again at once, by another replica.
+ */
+export interface RequeueOutcome {
+  kind: 'requeue'
+  reason: string
+}
+
+/**
  * Outcomes of a batch: plain successes (no outputs, no logs) as `[index, durationMs]` pairs in
  * `ok`, every other outcome as `[index in batch, outcome]` in `results`.
  */
 export interface Outcomes {
   ok: Float64Array | null
-  results: Array<[number, Outcome]>
+  results: Array<[number, Outcome | RequeueOutcome]>
   /**
    * How long starting the batch blocked the thread, ms: the synchronous parts of its handlers.
    * Sent once per task, with the first report after every message started.

@@ -7,12 +7,13 @@
 import { parentPort, threadId, workerData } from 'node:worker_threads'
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Logger } from 'pino'
-import type { BatchResult, BatchTask, Outcome, OutcomeMessage, Outcomes } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcome, OutcomeMessage, Outcomes, RequeueOutcome } from './protocol.ts'
 import { COLUMNS, Progress, readMessage } from './protocol.ts'
 import { loadFunctionModule } from './load-function-module.ts'
 import { BatchDeadlines, invoke, LOG_SLOT, type InvocationReport, type InvocationSlot } from './invoke.ts'
 import { toWireError } from './wire-error.ts'
 import { createWorkerLogger, type WorkerLogOptions } from '../log/worker-logger.ts'
+import { listenForShutdown, SHUTDOWN_CHANNEL_FIELD } from './shutdown-broadcast.ts'
 
 // Which invocation caused a process.exit() or an uncaught throw from a timer, so that it is pinned
 // on that one handler instead of on every message sharing this thread.
@@ -35,6 +36,14 @@ const log = createWorkerLogger((workerData ?? {}) as WorkerLogOptions, (line: st
   // Each ctx.log knows its invocation: its lines go back with the outcome (to `fn.logs.<fn>`).
   const slot = (logger as unknown as Record<symbol, InvocationSlot | undefined>)[LOG_SLOT]
   if (slot) (slot.logs ??= []).push(line.endsWith('\n') ? line.slice(0, -1) : line)
+})
+
+/** The batches running on this thread: told when the replica stops (their handlers' signals abort). */
+const runningBatches = new Set<BatchDeadlines>()
+let stopping: string | undefined
+listenForShutdown((workerData as Record<string, string | undefined> | null)?.[SHUTDOWN_CHANNEL_FIELD], (reason) => {
+  stopping = reason
+  for (const batch of runningBatches) batch.shutdown(reason)
 })
 
 function markCulprit(): void {
@@ -77,7 +86,9 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
   const deadlines = new BatchDeadlines(task.fn.timeoutMs)
   let resolve!: (result: BatchResult) => void
   const promise = new Promise<BatchResult>((r) => (resolve = r))
+  runningBatches.add(deadlines)
   const reports = new OutcomeReports(task.taskId, task.count, task.track, () => {
+    runningBatches.delete(deadlines)
     deadlines.close()
     resolve(reports.finish())
   })
@@ -98,6 +109,8 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     }
   }
   reports.blocked(performance.now() - startedAt)
+  // A batch that started after the notice (already on its way when it came) is stopped too.
+  if (stopping !== undefined) deadlines.shutdown(stopping)
   return promise
 }
 
@@ -120,7 +133,7 @@ class OutcomeReports implements InvocationReport {
   readonly #ok: Float64Array
   #okFrom = 0
   #okTo = 0
-  #results: Array<[number, Outcome]> = []
+  #results: Array<[number, Outcome | RequeueOutcome]> = []
   #blockedMs: number | undefined
   #streamed = 0
   #scheduled = false
@@ -145,8 +158,8 @@ class OutcomeReports implements InvocationReport {
     this.#next()
   }
 
-  outcome(slot: InvocationSlot, outcome: Outcome): void {
-    if (slot.logs) outcome.logs = slot.logs
+  outcome(slot: InvocationSlot, outcome: Outcome | RequeueOutcome): void {
+    if (slot.logs && outcome.kind !== 'requeue') outcome.logs = slot.logs
     this.#results.push([slot.index, outcome])
     this.#reported++
     this.#next()
