@@ -39,6 +39,8 @@ export interface FnReplica {
   records(): Array<Record<string, unknown>>
   /** Output lines that were not JSON records. */
   unparsed(): string[]
+  /** Everything written to stderr so far (the CLI's error lines). */
+  stderr(): string
   /** Resolves with the first record for which `match` is true (seen already or to come). */
   waitFor(match: (r: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>
   kill(signal: NodeJS.Signals): void
@@ -79,6 +81,7 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start')
     pid: child.pid!,
     records: () => records,
     unparsed: () => unparsed,
+    stderr: () => stderr,
     waitFor(match, what, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
