@@ -103,6 +103,14 @@ export class Registry {
     return { manifests, revision }
   }
 
+  /**
+   * When the manifests' KV stream was created: another value means it was deleted and made again
+   * (its revisions start over). Rejects when the stream is gone.
+   */
+  async createdAt(): Promise<string> {
+    return (await this.#kv.status()).streamInfo.created
+  }
+
   /** Changes to any manifest after `revision`, in order. */
   async watchAfter(revision: number): Promise<QueuedIterator<KvWatchEntry>> {
     return this.#kv.watch({ key: '>', resumeFromRevision: revision + 1 })

@@ -51,7 +51,9 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
     registry = await Registry.open(replica.nc)
     follower = new RegistryFollower({ replica, registry, home: opts.home, log: opts.log.child({ component: 'registry' }), ...(opts.onApplied ? { onApplied: opts.onApplied } : {}) })
     await follower.start()
-    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => replica.readiness(), opts.log.child({ component: 'http' }), metrics)
+    const following = follower
+    // Not ready while the registry is not followed: a replica that misses deploys runs stale code.
+    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => [...replica.readiness(), ...following.problems()], opts.log.child({ component: 'http' }), metrics)
   } catch (err) {
     follower?.stop()
     await replica.stop(0)
