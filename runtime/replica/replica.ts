@@ -9,6 +9,7 @@ import type { Logger } from 'pino'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FunctionConsumer, type RunnableFunction } from '../consumer/function-consumer.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { closeConnection } from '../nats/close-connection.ts'
 import { connectNats } from '../nats/connect.ts'
 import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
 import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
@@ -17,6 +18,7 @@ import { natsEventPublisher, type EventPublisher } from '../observe/event-publis
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
 import { hostname } from 'node:os'
 import { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
+import { logUnsettled, type HeldAtStop } from './unsettled-report.ts'
 import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 
 /** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
@@ -24,8 +26,6 @@ const ACK_FLOOR_REFRESH_MS = 10_000
 
 /** How long handlers whose signal aborted at the end of the shutdown grace have to return, ms. */
 const ABORTED_HANDLER_GRACE_MS = 1_000
-/** How long draining the connection may take before it is closed instead, ms. */
-const CONNECTION_DRAIN_MS = 2_000
 
 export type ReplicaState = 'idle' | 'starting' | 'running' | 'draining' | 'stopped' | 'failed'
 
@@ -137,9 +137,7 @@ export class Replica {
     } catch (err) {
       this.#transition('failed')
       // A connection left open would keep the process up (and reconnecting) after a failed start.
-      if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) {
-        await this.#nc.close().catch((closeErr: unknown) => this.#log.warn({ err: closeErr }, 'connection did not close after a failed start'))
-      }
+      if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) await this.#nc.close().catch((e: unknown) => this.#log.warn({ err: e }, 'connection did not close after a failed start'))
       throw err
     }
   }
@@ -276,11 +274,9 @@ export class Replica {
         this.#log.error({ err, step: name }, 'shutdown step failed')
       }
     }
-    // What each function held when the stop began: reported if NATS cannot be told how it went.
-    const heldAtStop = [...this.#consumers].map(([fn, c]) => ({ fn, stream: c.fn.stream, seqs: c.heldSeqs() }))
+    const heldAtStop: HeldAtStop[] = [...this.#consumers].map(([fn, c]) => ({ fn, stream: c.fn.stream, seqs: c.heldSeqs() }))
     await step('drain consumers', async () => {
-      // Handlers still running when the grace is over see their ctx.signal abort, and get a moment
-      // to return (acked if they succeed, handed back if they fail) before the rest is handed back.
+      // Past the grace, running handlers' ctx.signal aborts; they get a moment to return first.
       const abort = setTimeout(() => this.#pool?.abortRunning(`the replica is shutting down: its shutdown grace of ${graceMs} ms is over`), graceMs)
       try {
         await Promise.all([...this.#consumers.values()].map((c) => c.drain(graceMs + ABORTED_HANDLER_GRACE_MS)))
@@ -290,18 +286,9 @@ export class Replica {
     })
     await step('close pool', async () => this.#pool?.destroy())
     this.#events?.close()
-    await step('report unsettled', async () => {
-      if (!this.#disconnected) return
-      for (const h of heldAtStop) {
-        if (h.seqs.length === 0) continue
-        this.#log.error(
-          { fn: h.fn, stream: h.stream, seqs: h.seqs, count: h.seqs.length },
-          'NATS unreachable at shutdown: these messages could not be settled here; the server redelivers them after ack_wait',
-        )
-      }
-    })
+    if (this.#disconnected) logUnsettled(heldAtStop, this.#log)
     await step('drain connection', async () => {
-      if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) await closeConnection(this.#nc, this.#disconnected, this.#log)
+      if (this.#nc && !this.#o.nc && !this.#nc.isClosed()) await closeConnection(this.#nc, { disconnected: this.#disconnected, log: this.#log })
     })
     this.#transition('stopped')
   }
@@ -332,22 +319,3 @@ export class Replica {
   }
 }
 
-/**
- * Drains a connection, within {@link CONNECTION_DRAIN_MS}, and closes it in any case. While the
- * server is unreachable a drain never ends (its final flush waits for a PONG) and the client goes
- * on reconnecting: closing is what lets the process exit.
- */
-async function closeConnection(nc: NatsConnection, disconnected: boolean, log: Logger): Promise<void> {
-  try {
-    if (disconnected) {
-      log.warn('NATS unreachable: closing the connection without draining it')
-      return
-    }
-    let timer: NodeJS.Timeout | undefined
-    const timeout = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), CONNECTION_DRAIN_MS)))
-    const result = await Promise.race([nc.drain().then(() => 'drained' as const), timeout]).finally(() => clearTimeout(timer))
-    if (result === 'timeout') log.warn({ timeoutMs: CONNECTION_DRAIN_MS }, 'connection drain did not finish in time: closing it')
-  } finally {
-    if (!nc.isClosed()) await nc.close()
-  }
-}
