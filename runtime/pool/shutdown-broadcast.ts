@@ -23,7 +23,11 @@ export class ShutdownBroadcast {
   readonly name = `jetfn:shutdown:${randomUUID()}`
   #channel: BroadcastChannel | undefined
 
-  /** Tells every thread of the pool to abort its running handlers' signals with `reason`. */
+  /**
+   * Tells every thread of the pool to abort its running handlers' signals with `reason`. A handler
+   * that then fails is reported as `requeue` (handed back, no blame); one that still resolves is an
+   * ordinary success.
+   */
   send(reason: string): void {
     if (!this.#channel) {
       this.#channel = new BroadcastChannel(this.name)

@@ -65,8 +65,8 @@ export class WorkerPool {
   /** Messages given to each thread whose outcome has not come back. */
   readonly #threadLoad = new ThreadLoad()
   readonly #maxPayload: number
-  /** Tells the threads the replica is stopping (see {@link abortRunning}). */
-  readonly #shutdown = new ShutdownBroadcast()
+  /** Tells the threads the replica is stopping: running handlers' `ctx.signal` aborts (shutdown-broadcast.ts). */
+  readonly shutdown = new ShutdownBroadcast()
 
   constructor(opts: WorkerPoolOptions) {
     this.threads = opts.threads
@@ -85,7 +85,7 @@ export class WorkerPool {
       atomics: 'disabled',
       resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 24 },
       loadBalancer: (task, workers) => this.#balance(task, workers),
-      workerData: { ...(opts.workerLog ?? {}), [SHUTDOWN_CHANNEL_FIELD]: this.#shutdown.name },
+      workerData: { ...(opts.workerLog ?? {}), [SHUTDOWN_CHANNEL_FIELD]: this.shutdown.name },
       execArgv: workerExecArgv(),
     })
     this.#piscina.on('message', (message: unknown) => {
@@ -278,25 +278,14 @@ export class WorkerPool {
     for (let i = 0; i < task.size; i++) if (task.delivered[i] === 0) this.#deliver(task, i, outcomeOf(i))
   }
 
-  /**
-   * The replica is stopping: every handler running now sees its `ctx.signal` abort with `reason`.
-   * One that then fails is reported as `requeue` (handed back, no blame); one that still resolves
-   * is an ordinary success.
-   */
-  abortRunning(reason: string): void {
-    this.#shutdown.send(reason)
-  }
-
   /** Lets running tasks finish, then stops the threads. */
   async close(): Promise<void> {
-    this.#shutdown.close()
     clearInterval(this.#watchdog)
     await this.#piscina.close()
   }
 
   /** Stops the threads now; unfinished messages are reported as `requeue`. */
   async destroy(): Promise<void> {
-    this.#shutdown.close()
     clearInterval(this.#watchdog)
     await this.#piscina.destroy()
   }

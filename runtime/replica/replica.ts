@@ -277,14 +277,17 @@ export class Replica {
     const heldAtStop: HeldAtStop[] = [...this.#consumers].map(([fn, c]) => ({ fn, stream: c.fn.stream, seqs: c.heldSeqs() }))
     await step('drain consumers', async () => {
       // Past the grace, running handlers' ctx.signal aborts; they get a moment to return first.
-      const abort = setTimeout(() => this.#pool?.abortRunning(`the replica is shutting down: its shutdown grace of ${graceMs} ms is over`), graceMs)
+      const abort = setTimeout(() => this.#pool?.shutdown.send(`the replica is shutting down: its shutdown grace of ${graceMs} ms is over`), graceMs)
       try {
         await Promise.all([...this.#consumers.values()].map((c) => c.drain(graceMs + ABORTED_HANDLER_GRACE_MS)))
       } finally {
         clearTimeout(abort)
       }
     })
-    await step('close pool', async () => this.#pool?.destroy())
+    await step('close pool', async () => {
+      await this.#pool?.destroy()
+      this.#pool?.shutdown.close()
+    })
     this.#events?.close()
     if (this.#disconnected) logUnsettled(heldAtStop, this.#log)
     await step('drain connection', async () => {
