@@ -7,9 +7,6 @@
  * Its own balancer gives each batch to the thread with the fewest messages outstanding.
  */
 import { Piscina, type PiscinaTask } from 'piscina'
-
-/** A thread as piscina's load balancer sees it. */
-type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
 import type { BatchResult, BatchTask, Outcomes } from './protocol.ts'
@@ -21,6 +18,8 @@ import { SHUTDOWN_CHANNEL_FIELD, ShutdownBroadcast } from './shutdown-broadcast.
 
 export type { PoolOutcome } from './crash-attribution.ts'
 export type { DispatchFunction, OutcomeSink } from './pool-task.ts'
+/** A thread as piscina's load balancer sees it. */
+type PiscinaWorker = Parameters<NonNullable<ConstructorParameters<typeof Piscina>[0]>['loadBalancer'] & {}>[1][number]
 
 /** Options of {@link WorkerPool}. */
 export interface WorkerPoolOptions {
@@ -112,10 +111,7 @@ export class WorkerPool {
     return this.#threadLoad.idle(this.#piscina.threads.map((w) => w.threadId))
   }
 
-  /**
-   * How long starting one message of a function blocks its thread, ms, as measured so far
-   * (undefined before its first batch): the synchronous part of its handler, plus decoding.
-   */
+  /** How long starting one message of a function blocks its thread, ms, so far (its handler's synchronous part plus decoding); undefined before its first batch. */
   blockingMs(fn: string): number | undefined {
     return this.#blocking.get(fn)
   }
