@@ -11,6 +11,7 @@ import { findNatsServer } from '../../runtime/nats/nats-server-bin.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
 
+/** Builds dist/ and makes sure a nats-server is there; throws (failing the run) if either fails. */
 export default async function setup(): Promise<void> {
   const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
   if (build.status !== 0) {
