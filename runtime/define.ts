@@ -222,7 +222,7 @@ export interface ConfigDefinition {
   }
   /** The `/healthz`, `/readyz`, `/metrics` server. */
   http?: {
-    /** TCP port; 0 disables the server. Default: 8787. */
+    /** TCP port; 0 disables the server. Default: 8787 in `fn start`; off in `fn dev` unless set here. */
     port?: number
   }
   /** Time in-flight work may take to finish on SIGTERM before it is nak'd. Default: '30s'. */

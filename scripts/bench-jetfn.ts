@@ -53,9 +53,12 @@ export async function undeploy(env: BenchEnv, names: string[]): Promise<void> {
   }
 }
 
-/** A replica in this process, following the registry as `fn start` does (logs: warnings only). */
-export async function inProcessReplica(env: BenchEnv, functionsDir: string): Promise<RunningReplica> {
-  return runReplica({ config: benchConfig(env.url, functionsDir), log: pino({ level: 'warn' }), home: join(env.root, '.fn'), httpPort: 0 })
+/**
+ * A replica in this process, following the registry as `fn start` does (logs: warnings only).
+ * `run` is the `runReplica` to use: the source's by default, or the built package's.
+ */
+export async function inProcessReplica(env: BenchEnv, functionsDir: string, run: typeof runReplica = runReplica): Promise<RunningReplica> {
+  return run({ config: benchConfig(env.url, functionsDir), log: pino({ level: 'warn' }), home: join(env.root, '.fn'), httpPort: 0 })
 }
 
 /**

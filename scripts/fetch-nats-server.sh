@@ -5,6 +5,10 @@
 # Debian's own suite (bookworm) ships 2.9.10, too old for jetfn; the newer suite has 2.15.x and the
 # binary links only to libc. Every network step is bounded in time.
 #
+# Callers running at once (test files, `fn dev`s) take turns on a lock, $FN_HOME/fetch.lock: the
+# first one fetches, the others wait for it and then find its binary, so there is one download and
+# no two apt-get runs trampling the same lists.
+#
 #   bash scripts/fetch-nats-server.sh            # fetch into ./.fn/bin
 #   FN_HOME=/some/dir bash scripts/fetch-nats-server.sh
 set -euo pipefail
@@ -20,6 +24,30 @@ fail() {
   echo "hint: install nats-server >= 2.10 yourself (brew install nats-server; docker run nats -js; go install github.com/nats-io/nats-server/v2@latest) and set NATS_SERVER_BIN=/path/to/nats-server" >&2
   exit 1
 }
+
+# True if the nats-server at $1 runs and reports version 2.10 or newer.
+recent_enough() {
+  local out major minor
+  out=$(timeout 10 "$1" --version 2>&1) || return 1
+  [[ $out =~ v?([0-9]+)\.([0-9]+)\.[0-9]+ ]] || return 1
+  major=${BASH_REMATCH[1]} minor=${BASH_REMATCH[2]}
+  (( major > 2 || (major == 2 && minor >= 10) ))
+}
+
+command -v flock >/dev/null || fail "flock (util-linux) is not available on this machine"
+mkdir -p "$home"
+exec 9>"$home/fetch.lock"
+lock_timeout=$(( 3 * step_timeout + 60 ))
+if ! flock -n 9; then
+  echo "fetch-nats-server: another fetch into $home is running; waiting for it (at most ${lock_timeout}s)" >&2
+  flock -w "$lock_timeout" 9 || fail "the fetch holding $home/fetch.lock did not finish within ${lock_timeout}s"
+fi
+# Whoever held the lock before us may have fetched it already.
+if [ -x "$home/bin/nats-server" ] && recent_enough "$home/bin/nats-server"; then
+  echo "fetch-nats-server: $home/bin/nats-server is already there" >&2
+  echo "$home/bin/nats-server"
+  exit 0
+fi
 
 command -v apt-get >/dev/null || fail "apt-get is not available on this machine"
 command -v dpkg-deb >/dev/null || fail "dpkg-deb is not available on this machine"

@@ -2,7 +2,11 @@
  * Drains one backlog through a no-op (or `--work N` pbkdf2 iterations) function in an in-process
  * replica and prints the rate: the loop to profile the hot path with.
  *
- *   npx tsx scripts/profile-drain.ts [--n 200000] [--work 0] [--concurrency 4000] [--binary]
+ *   npx tsx scripts/profile-drain.ts [--n 200000] [--work 0] [--concurrency 4000] [--binary] [--from source|dist]
+ *
+ * `--from dist` runs the replica (main thread and pool threads) from the built package
+ * (`npm run build`) instead of the TypeScript source through tsx; the script itself and the
+ * deploy stay on the source. tsx leaves plain .js files alone, so the dist side runs untransformed.
  *   JETFN_WORKER_EXEC_ARGV="--cpu-prof --cpu-prof-dir=/tmp/prof" \
  *     node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx scripts/profile-drain.ts
  */
@@ -16,7 +20,8 @@ import { addRawConsumer, rawDrain } from './bench-raw.ts'
 import { deploy, deployAndDrain, waitConsumers, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, binary: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, binary: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' }, from: { type: 'string', default: 'source' } } })
+if (values.from !== 'source' && values.from !== 'dist') throw new Error(`--from must be source or dist (got ${values.from})`)
 const n = Number(values.n)
 const work = Number(values.work)
 const root = fileURLToPath(new URL('..', import.meta.url))
@@ -35,7 +40,7 @@ try {
     const cpu = process.cpuUsage(cpu0)
     console.log(`raw: ${Math.round((n / ms) * 1000)} msg/s; CPU: process ${((cpu.user + cpu.system) / n).toFixed(1)} µs/msg, nats-server ${(((await procCpuUs(server.pid!)) - server0) / n).toFixed(1)} µs/msg`)
   } else {
-  const replica = await inProcessReplica(env, project.functionsDir)
+  const replica = await inProcessReplica(env, project.functionsDir, values.from === 'dist' ? await distRunReplica() : undefined)
   const idle = Number(values.idle)
   if (idle > 0) {
     // Idle functions beside the busy one (case 6 of the benchmark).
@@ -55,7 +60,7 @@ try {
   const cpu = process.cpuUsage(cpu0)
   const serverUs = (await procCpuUs(server.pid!)) - server0
   const perMsg = (us: number): string => `${(us / n).toFixed(1)} µs/msg`
-  console.log(`${n} messages in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000)} msg/s`)
+  console.log(`replica from ${values.from}: ${n} messages in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000)} msg/s`)
   const threads1 = await threadCpu()
   const byName = new Map<string, { us: number; switches: number }>()
   for (const [tid, t] of threads1) {
@@ -70,6 +75,12 @@ try {
 } finally {
   await nc.close()
   await server.stop()
+}
+
+/** `runReplica` of the built package, dist/index.js (a computed specifier: dist/ may not exist when the repository is type-checked). */
+async function distRunReplica(): Promise<typeof import('../runtime/index.ts').runReplica> {
+  const entry = new URL('../dist/index.js', import.meta.url).href
+  return ((await import(entry)) as typeof import('../runtime/index.ts')).runReplica
 }
 
 /** CPU time of each thread of this process, from /proc (names: main, libuv pool, V8 workers, worker threads). */

@@ -10,6 +10,7 @@ import { runInvoke } from './commands/invoke.ts'
 import { runLogs } from './commands/logs.ts'
 import { runLs } from './commands/ls.ts'
 import { runDev } from './commands/dev.ts'
+import { runInit } from './commands/init.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
@@ -23,6 +24,8 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'help':
         console.log(usage(args.help))
         return 0
+      case 'init':
+        return await runInit(args)
       case 'ls':
         return await runLs(args)
       case 'invoke':

@@ -6,7 +6,7 @@
 import { parseArgs } from 'node:util'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
-export const COMMANDS = ['dev', 'start', 'deploy', 'rm', 'rollback', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -34,6 +34,8 @@ export interface CommandOptions {
   dryRun?: boolean
   /** `--follow` (logs). */
   follow?: boolean
+  /** `--force` (init): overwrite files that exist. */
+  force?: boolean
 }
 
 export interface ParsedArgs {
@@ -65,9 +67,11 @@ const FLAG_DEFS = {
   all: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
+  force: { type: 'boolean' },
 } as const
 
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
+  init: { usage: 'fn init [dir] [--force]', summary: 'scaffold a project (package.json, tsconfig.json, fn.config.ts, functions/hello.ts); adds only what is missing unless --force', args: [0, 1], flags: ['force'] },
   dev: { usage: 'fn dev', summary: 'embedded nats-server (or NATS_URL), deploy ./functions, run a replica, redeploy on save', args: [0, 0], flags: [] },
   start: { usage: 'fn start', summary: 'a production replica: runs every deployed function, follows deploys, /healthz /readyz /metrics', args: [0, 0], flags: [] },
   deploy: { usage: 'fn deploy [names...]', summary: 'bundle and deploy functions (all of ./functions, or the ones named)', args: [0, Infinity], flags: [] },
@@ -140,6 +144,7 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (v.all === true) o.all = true
   if (v['dry-run'] === true) o.dryRun = true
   if (v.follow === true) o.follow = true
+  if (v.force === true) o.force = true
   return o
 }
 

@@ -14,6 +14,8 @@ import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
 export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'] as const
 /** Subjects of dead letters are `<prefix>.<function>`. */
 export const DLQ_SUBJECT_PREFIX = 'fn.dlq'
+/** Port of `/healthz`, `/readyz`, `/metrics` in `fn start` when `http.port` is not set. */
+export const DEFAULT_HTTP_PORT = 8787
 
 
 /** `'a, b'` → `['a', 'b']`; commas are accepted in config strings as they are in `NATS_URL`. */
@@ -154,7 +156,12 @@ export const fnConfigSchema = z
       .strictObject({ stream: streamName().default('FN_DLQ') })
       .prefault({})
       .transform((d) => ({ ...d, subjectPrefix: DLQ_SUBJECT_PREFIX as typeof DLQ_SUBJECT_PREFIX })),
-    http: z.strictObject({ port: z.number().int().min(0).max(65_535).default(8787) }).prefault({}),
+    // `portSource` tells `fn dev`, which serves HTTP only when the file asks for it, a port written
+    // in the file from the default that `fn start` uses.
+    http: z
+      .strictObject({ port: z.number().int().min(0).max(65_535).optional() })
+      .prefault({})
+      .transform(({ port }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const) })),
     shutdownGrace: durationMs({ max: MAX_TIMER_MS }).prefault('30s'),
     functionsDir: nonEmpty().default('functions'),
   })

@@ -15,8 +15,8 @@ export const DEFAULT_CONFIG_FILE = 'fn.config.ts'
 
 // `import { defineConfig } from 'jetfn'` must work in a project that has not installed jetfn (and
 // in this repository itself), and must not drag the runtime into the config: point it at the
-// dependency-free define module.
-const DEFINE_MODULE = fileURLToPath(new URL('../define.ts', import.meta.url))
+// dependency-free define module (`define.ts` run from source, `define.js` in the built package).
+const DEFINE_MODULE = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../define.ts' : '../define.js', import.meta.url))
 
 const jetfnAlias: Plugin = {
   name: 'jetfn-alias',

@@ -11,7 +11,8 @@ import { fileURLToPath } from 'node:url'
 import { build, type Message } from 'esbuild'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
-const handlerApi = fileURLToPath(new URL('../handler-api.ts', import.meta.url))
+// `handler-api.ts` run from source, `handler-api.js` in the built package.
+const handlerApi = fileURLToPath(new URL(import.meta.url.endsWith('.ts') ? '../handler-api.ts' : '../handler-api.js', import.meta.url))
 
 /** A built bundle. */
 export interface FunctionBundle {

@@ -59,7 +59,9 @@ export async function startDevSession(opts: DevSessionOptions): Promise<DevSessi
       log,
       home,
       workerLog: { pretty: opts.pretty ?? true, level: log.level },
-      httpPort: 0,
+      // Health, readiness and metrics only when fn.config.ts asks for a port: two `fn dev` on one
+      // machine must not fight over 8787.
+      httpPort: config.http.portSource === 'config' ? config.http.port : 0,
       onApplied: (rev) => {
         const key = `${rev.name}@${rev.manifest?.version ?? ''}`
         applied.get(key)?.()

@@ -26,6 +26,8 @@ export const FnErrorCode = {
   InvalidState: 'FN_INVALID_STATE',
   /** A command-line argument or flag is wrong. */
   UsageInvalid: 'FN_USAGE_INVALID',
+  /** `fn init` could not write the project (a path that is not a directory, an unreadable package.json). */
+  InitFailed: 'FN_INIT_FAILED',
   /** An unexpected internal failure. */
   Internal: 'FN_INTERNAL',
 } as const

@@ -86,7 +86,8 @@ const memo = new Map<string, Promise<NatsServerBin>>()
 /**
  * Finds a usable nats-server (>= 2.10), in order: `NATS_SERVER_BIN` (which must exist and run),
  * `nats-server` on PATH, `<cwd>/.fn/bin/nats-server`, `<package>/.fn/bin/nats-server`, and then,
- * unless `fetch` is false, a binary fetched by `scripts/fetch-nats-server.sh` (bounded to 5 minutes).
+ * unless `fetch` is false, a binary fetched into `<cwd>/.fn/bin/` by `scripts/fetch-nats-server.sh`
+ * (bounded to 5 minutes).
  * The answer is memoised per process.
  *
  * @throws {FnError} `FN_NATS_SERVER_NOT_FOUND`, with a hint on how to install one.
@@ -151,7 +152,7 @@ async function search(cwd: string, opts: FindNatsServerOptions): Promise<NatsSer
       hint: HINT,
     })
   }
-  const path = await fetchNatsServer(log)
+  const path = await fetchNatsServer(join(cwd, '.fn'), log)
   const bin = await probe(path)
   if (typeof bin === 'string' || compareVersions(bin.version, MIN_NATS_SERVER_VERSION) < 0) {
     const why = typeof bin === 'string' ? bin : `version ${bin.version} is too old`
@@ -200,13 +201,15 @@ async function onPath(name: string): Promise<string | undefined> {
 
 /**
  * Runs the fetch script in its own process group so that a timeout kills apt-get too, not only bash.
- * Its stderr is progress for the user; its last stdout line is the binary's path.
+ * It fetches into the project's `.fn/` (`home`), not the package's: installed, the package lives in
+ * node_modules, which a reinstall wipes. Its stderr is progress for the user; its last stdout line
+ * is the binary's path.
  */
-function fetchNatsServer(log: NatsServerLogger | undefined): Promise<string> {
+function fetchNatsServer(home: string, log: NatsServerLogger | undefined): Promise<string> {
   const script = join(PACKAGE_ROOT, 'scripts/fetch-nats-server.sh')
-  log?.info({ script }, 'no usable nats-server found; fetching one')
+  log?.info({ script, into: join(home, 'bin') }, 'no usable nats-server found; fetching one')
   return new Promise((done, fail) => {
-    const child = spawn('bash', [script], { cwd: PACKAGE_ROOT, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
+    const child = spawn('bash', [script], { cwd: PACKAGE_ROOT, env: { ...process.env, FN_HOME: home }, detached: true, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     const stderrTail: string[] = []
     child.stdout.setEncoding('utf8').on('data', (s: string) => (stdout += s))

@@ -2,7 +2,8 @@
  * `fn dev` as a real child process, for tests of what a user sees when a replica is signalled,
  * killed or loses its server: a temp project (an `fn.config.ts` and a functions directory written
  * from strings) under `<repo>/.fn/test/<prefix>/`, and processes that run `node bin/fn.js dev` on
- * it with `NATS_URL` set, whose combined output can be awaited line by line.
+ * it with `NATS_URL` set, whose combined output can be awaited line by line (`spawnWatched`: any
+ * such command).
  */
 import { type ChildProcess } from 'node:child_process'
 import { spawnTied } from '../../runtime/process/spawn-tied.ts'
@@ -89,12 +90,46 @@ export interface DevProcess {
 
 /** Runs `node bin/fn.js dev --config <project config>` with `NATS_URL` and `NO_COLOR=1`. */
 export function spawnDev(project: DevProject, opts: SpawnDevOptions): DevProcess {
-  const label = opts.label ?? 'fn dev'
-  const child: ChildProcess = spawnTied(process.execPath, ['bin/fn.js', 'dev', '--config', project.configFile], {
+  return spawnWatched(process.execPath, ['bin/fn.js', 'dev', '--config', project.configFile], {
     cwd: ROOT,
     env: { ...process.env, ...opts.env, NATS_URL: opts.url, NO_COLOR: '1' },
-    stdio: ['ignore', 'pipe', 'pipe'],
+    label: opts.label ?? 'fn dev',
   })
+}
+
+/** Options of {@link spawnWatched}. */
+export interface SpawnWatchedOptions {
+  cwd: string
+  /** The whole environment of the child. */
+  env: NodeJS.ProcessEnv
+  /** Shown in timeout errors. */
+  label: string
+  /**
+   * Start the child in a process group of its own and signal the whole group, as a terminal's
+   * Ctrl-C does: for commands run through a launcher such as `npx`. Default false.
+   */
+  group?: boolean
+}
+
+/** Runs any long-lived command whose combined output can be awaited line by line. */
+export function spawnWatched(command: string, args: string[], opts: SpawnWatchedOptions): DevProcess {
+  const label = opts.label
+  const child: ChildProcess = spawnTied(command, args, {
+    cwd: opts.cwd,
+    env: opts.env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: opts.group ?? false,
+  })
+  const signal = (sig: NodeJS.Signals): boolean => {
+    if (!opts.group) return child.kill(sig)
+    try {
+      process.kill(-child.pid!, sig)
+      return true
+    } catch {
+      // ESRCH: the group has gone already.
+      return false
+    }
+  }
   let output = ''
   const watchers = new Set<() => void>()
   const onData = (chunk: Buffer): void => {
@@ -124,7 +159,7 @@ export function spawnDev(project: DevProject, opts: SpawnDevOptions): DevProcess
       return child.signalCode
     },
     exited,
-    kill: (signal) => child.exitCode === null && child.signalCode === null && child.kill(signal),
+    kill: (sig) => child.exitCode === null && child.signalCode === null && signal(sig),
     waitFor(pattern, timeoutMs = 30_000) {
       return new Promise<RegExpMatchArray>((resolve, reject) => {
         const done = (): void => {
@@ -150,7 +185,7 @@ export function spawnDev(project: DevProject, opts: SpawnDevOptions): DevProcess
       })
     },
     async [Symbol.asyncDispose]() {
-      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+      if (child.exitCode === null && child.signalCode === null) signal('SIGKILL')
       await exited.catch(() => undefined)
     },
   }

@@ -32,7 +32,7 @@ describe('resolveConfig', () => {
       },
       pool: { threads: availableParallelism(), maxOldGenerationSizeMb: 512 },
       dlq: { stream: 'FN_DLQ', subjectPrefix: 'fn.dlq' },
-      http: { port: 8787 },
+      http: { port: 8787, portSource: 'default' },
       shutdownGraceMs: 30_000,
       functionsDir: 'functions',
     })

@@ -1,0 +1,26 @@
+/**
+ * vitest's global setup: runs once, before any test file, so that test files running in parallel
+ * never race to provide what they all need.
+ * - `npm run build`: tests spawn `bin/fn.js`, which runs the built `dist/` (incremental: a second
+ *   or two when nothing changed).
+ * - a nats-server: found as the runtime finds one, else fetched into `.fn/bin/` here, once.
+ */
+import { spawnSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { findNatsServer } from '../../runtime/nats/nats-server-bin.ts'
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url))
+
+/** Builds dist/ and makes sure a nats-server is there; throws (failing the run) if either fails. */
+export default async function setup(): Promise<void> {
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, encoding: 'utf8', timeout: 180_000 })
+  if (build.status !== 0) {
+    throw new Error(`npm run build failed (${build.error?.message ?? `exit ${build.status}`}):\n${build.stdout}${build.stderr}`)
+  }
+  const progress = (obj: object, msg?: string): void => {
+    // Only the fetch says anything at info level: show it, a fresh machine waits for it.
+    process.stderr.write(`global setup: ${msg ?? ''} ${JSON.stringify(obj)}\n`)
+  }
+  const bin = await findNatsServer({ cwd: ROOT, logger: { info: progress, warn: progress, debug: () => undefined } })
+  process.stderr.write(`global setup: nats-server ${bin.version} at ${bin.path}\n`)
+}
