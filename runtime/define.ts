@@ -184,7 +184,12 @@ export interface NatsConfig {
   name?: string
 }
 
-/** A stream the runtime creates or updates at start-up. */
+/**
+ * A stream the runtime creates or updates at start-up. A missing stream is created with every
+ * field (defaults included). One that exists gets only the fields written here; the rest stay as
+ * the server has them. A change that loses data or safety (fewer replicas, a subject removed, a
+ * smaller `maxAge`, another storage) is refused with `FN_STREAM_CONFLICT`, and nothing changes.
+ */
 export interface StreamConfig {
   /** Stream name (no spaces, `.`, `*`, `>`, `/`, `\`). */
   name: string
@@ -224,6 +229,16 @@ export interface ConfigDefinition {
   http?: {
     /** TCP port; 0 disables the server. Default: 8787 in `fn start`; off in `fn dev` unless set here. */
     port?: number
+  }
+  /** jetfn's own state: `FN_FUNCTIONS`, `FN_BUNDLES`, the DLQ stream and `FN_DLQ_PAYLOADS`. */
+  jetfn?: {
+    /**
+     * Replicas of jetfn's own streams when they are created; 1 to 5. A stream that exists with
+     * fewer is raised to this, one with more is left alone. Default: as many nodes as the
+     * connected cluster has, at most 3 (1 on a single server). The DLQ stream also gets at least
+     * the replicas of the most replicated stream of `streams`.
+     */
+    replicas?: number
   }
   /** Time in-flight work may take to finish on SIGTERM before it is nak'd. Default: '30s'. */
   shutdownGrace?: Duration

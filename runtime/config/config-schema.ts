@@ -9,6 +9,7 @@ import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { MAX_TIMER_MS, natsSubject, retryFieldSchemas, tuningFieldSchemas } from './field-schemas.ts'
 import { durationMs, formatDuration } from './duration.ts'
 import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
+import { STREAM_FIELDS } from '../nats/plan-stream-update.ts'
 
 /** Servers used when neither `NATS_URL` nor `nats.servers` names one. */
 export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'] as const
@@ -87,23 +88,38 @@ const natsSchema = z
     serversSource: (servers === undefined ? 'default' : 'config') as 'env' | 'config' | 'default',
   }))
 
+// Stream fields have no zod defaults: which of them the file wrote decides what is applied to a
+// stream that exists (see planStreamUpdate), so the defaults are filled in the transform.
+const STREAM_DEFAULTS = { storage: 'file', replicas: 1, maxAge: 0, duplicateWindow: 120_000 } as const
+
 const streamSchema = z
   .strictObject({
     name: streamName(),
     subjects: z.array(natsSubject()).min(1),
-    storage: z.enum(['file', 'memory']).default('file'),
-    replicas: z.number().int().min(1).max(5).default(1),
-    maxAge: durationMs().default(0),
-    duplicateWindow: durationMs({ min: 0, exclusive: true }).prefault('2m'),
+    storage: z.enum(['file', 'memory']).optional(),
+    replicas: z.number().int().min(1).max(5).optional(),
+    maxAge: durationMs().optional(),
+    duplicateWindow: durationMs({ min: 0, exclusive: true }).optional(),
   })
   .superRefine((s, ctx) => {
     // JetStream refuses a duplicate window longer than the stream keeps messages.
-    if (s.maxAge > 0 && s.duplicateWindow > s.maxAge) {
-      const got = `'${formatDuration(s.duplicateWindow)}' with maxAge '${formatDuration(s.maxAge)}'`
+    const maxAge = s.maxAge ?? STREAM_DEFAULTS.maxAge
+    const duplicateWindow = s.duplicateWindow ?? STREAM_DEFAULTS.duplicateWindow
+    if (maxAge > 0 && duplicateWindow > maxAge) {
+      const got = `'${formatDuration(duplicateWindow)}' with maxAge '${formatDuration(maxAge)}'`
       addIssue(ctx, ['duplicateWindow'], `must not be longer than maxAge (got ${got})`)
     }
   })
-  .transform(({ maxAge, duplicateWindow, ...rest }) => ({ ...rest, maxAgeMs: maxAge, duplicateWindowMs: duplicateWindow }))
+  .transform(({ name, subjects, ...set }) => ({
+    name,
+    subjects,
+    storage: set.storage ?? STREAM_DEFAULTS.storage,
+    replicas: set.replicas ?? STREAM_DEFAULTS.replicas,
+    maxAgeMs: set.maxAge ?? STREAM_DEFAULTS.maxAge,
+    duplicateWindowMs: set.duplicateWindow ?? STREAM_DEFAULTS.duplicateWindow,
+    /** The fields the file wrote: only these are applied to a stream that exists. */
+    written: ['subjects' as const, ...STREAM_FIELDS.filter((f) => f !== 'subjects' && set[f] !== undefined)],
+  }))
 
 /** True when some subject matches both filters (`orders.>` and `*.created` do). */
 export function subjectsOverlap(a: string, b: string): boolean {
@@ -162,6 +178,7 @@ export const fnConfigSchema = z
       .strictObject({ port: z.number().int().min(0).max(65_535).optional() })
       .prefault({})
       .transform(({ port }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const) })),
+    jetfn: z.strictObject({ replicas: z.number().int().min(1).max(5).optional() }).prefault({}),
     shutdownGrace: durationMs({ max: MAX_TIMER_MS }).prefault('30s'),
     functionsDir: nonEmpty().default('functions'),
   })

@@ -6,6 +6,7 @@ import { basename, extname } from 'node:path'
 import { availableParallelism, hostname, userInfo } from 'node:os'
 import { readFile } from 'node:fs/promises'
 import type { JetStreamManager } from '@nats-io/jetstream'
+import type { ServerInfo } from '@nats-io/transport-node'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { findStream } from '../nats/find-stream.ts'
@@ -41,6 +42,11 @@ export interface DeployOptions {
   cwd?: string
   /** Where consumer changes are logged. Default: nowhere. */
   log?: Logger
+  /**
+   * The connected server's INFO (`nc.info`): sizes the DLQ stream if this deploy creates it
+   * (see `dlqReplicas`). Default: none, as for a single server; a replica raises it later.
+   */
+  server?: Pick<ServerInfo, 'cluster' | 'connect_urls'> | undefined
 }
 
 const SILENT = pino({ level: 'silent' })
@@ -94,7 +100,7 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     const configured = opts.config.streams.find((st) => st.name === name)
     if (configured) await ensureStream(opts.jsm, configured, log)
   }
-  if (picked.length > 0) await ensureStream(opts.jsm, dlqStreamSpec(opts.config), log)
+  if (picked.length > 0) await ensureStream(opts.jsm, dlqStreamSpec(opts.config, opts.server), log, { own: true })
   const who = deployer()
   const results: DeployResult[] = []
   for (const { built, stream } of picked) {

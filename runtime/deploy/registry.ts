@@ -7,6 +7,10 @@ import { Kvm, type KV, type KvWatchEntry } from '@nats-io/kv'
 import { Objm, type ObjectStore } from '@nats-io/obj'
 import type { NatsConnection } from '@nats-io/transport-node'
 import type { QueuedIterator } from '@nats-io/transport-node'
+import { jetstreamManager } from '@nats-io/jetstream'
+import { pino, type Logger } from 'pino'
+import { raiseReplicas } from '../nats/ensure-stream.ts'
+import { ownReplicas } from '../nats/own-replicas.ts'
 import { BUNDLES_BUCKET, FUNCTIONS_BUCKET, MANIFEST_HISTORY, parseManifest, type FunctionManifest } from './manifest.ts'
 
 /** One revision of a function's manifest in KV; `manifest` is undefined for a deletion. */
@@ -27,11 +31,22 @@ export class Registry {
     this.#os = os
   }
 
-  /** Opens (creating if needed) both buckets. */
-  static async open(nc: NatsConnection, opts: { replicas?: number } = {}): Promise<Registry> {
-    const replicas = opts.replicas ?? 1
+  /**
+   * Opens both buckets, creating them if needed; buckets with fewer replicas than wanted are
+   * raised (never lowered).
+   *
+   * @param opts.replicas replicas of both buckets. Default: {@link ownReplicas} of the connected
+   *   server (3 on a cluster of 3 or more nodes, 1 on a single server).
+   * @param opts.log where a raise of replicas is logged. Default: nowhere.
+   */
+  static async open(nc: NatsConnection, opts: { replicas?: number | undefined; log?: Logger } = {}): Promise<Registry> {
+    const replicas = opts.replicas ?? ownReplicas(nc.info)
     const kv = await new Kvm(nc).create(FUNCTIONS_BUCKET, { history: MANIFEST_HISTORY, replicas })
     const os = await new Objm(nc).create(BUNDLES_BUCKET, { replicas })
+    const jsm = await jetstreamManager(nc)
+    const log = opts.log ?? pino({ enabled: false })
+    await raiseReplicas(jsm, `KV_${FUNCTIONS_BUCKET}`, replicas, log)
+    await raiseReplicas(jsm, `OBJ_${BUNDLES_BUCKET}`, replicas, log)
     return new Registry(kv, os)
   }
 

@@ -75,7 +75,7 @@ export async function startDevSession(opts: DevSessionOptions): Promise<DevSessi
   const jsm = await jetstreamManager(running.nc)
   const deployFile = async (file: string): Promise<void> => {
     try {
-      const [result] = await deployFunctions({ config, registry: running.registry, jsm, files: [file], home, cwd })
+      const [result] = await deployFunctions({ config, registry: running.registry, jsm, server: running.nc.info, files: [file], home, cwd })
       if (result && result.status !== 'unchanged') {
         const live = new Promise<void>((done) => applied.set(`${result.name}@${result.version}`, done))
         if (running.replica.running(result.name)?.version !== result.version) await live

@@ -7,6 +7,7 @@
 import { Objm, type ObjectStore } from '@nats-io/obj'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { isNotFound } from '../nats/ensure-stream.ts'
+import { ownReplicas } from '../nats/own-replicas.ts'
 import { DLQ_PAYLOADS_BUCKET } from '../settle/dead-letter.ts'
 
 export class DeadLetterPayloads {
@@ -14,10 +15,13 @@ export class DeadLetterPayloads {
   readonly #replicas: number
   #store: Promise<ObjectStore> | undefined
 
-  /** `replicas`: used only when the bucket has to be created (as the DLQ stream's). */
+  /**
+   * `replicas`: used only when the bucket has to be created (as the DLQ stream's). Default:
+   * {@link ownReplicas} of the connected server (3 on a cluster of 3 or more nodes, 1 on one server).
+   */
   constructor(nc: NatsConnection, opts: { replicas?: number } = {}) {
     this.#nc = nc
-    this.#replicas = opts.replicas ?? 1
+    this.#replicas = opts.replicas ?? ownReplicas(nc.info)
   }
 
   /** Stores `data` under `name`, creating the bucket on first use. */

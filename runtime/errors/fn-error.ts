@@ -12,6 +12,12 @@ export const FnErrorCode = {
   FunctionNotFound: 'FN_FUNCTION_NOT_FOUND',
   /** A function's subject is in no stream of `fn.config.ts` nor on the server. */
   StreamNotFound: 'FN_STREAM_NOT_FOUND',
+  /**
+   * A stream of `fn.config.ts` that exists differs from it in a way jetfn will not apply: fewer
+   * replicas, a subject removed, a smaller limit, another storage, or a change the server refuses.
+   * The message names the stream, the field, the old and the new value.
+   */
+  StreamConflict: 'FN_STREAM_CONFLICT',
   /** The NATS server cannot be reached or refused the connection. */
   NatsUnavailable: 'FN_NATS_UNAVAILABLE',
   /** The connected server lacks JetStream or is older than a feature needs. */

@@ -1,36 +1,40 @@
 /**
  * Creates or updates the streams jetfn relies on: the ones `fn.config.ts` lists and the DLQ.
- * Idempotent: a stream that already matches is left alone, one that differs in what can be
- * updated is updated, and one that cannot be reconciled is reported, never deleted.
+ * Idempotent: a missing stream is created with every field (defaults included); one that exists
+ * gets only the fields the file wrote ({@link planStreamUpdate}); one that cannot be reconciled
+ * safely is reported, never deleted or overwritten.
  */
 import { RetentionPolicy, StorageType, type JetStreamManager, type StreamConfig } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { planStreamUpdate, type StreamSpec } from './plan-stream-update.ts'
 
-/** A stream as `fn.config.ts` resolves it. */
-export interface StreamSpec {
-  name: string
-  subjects: readonly string[]
-  storage: 'file' | 'memory'
-  replicas: number
-  /** 0: keep messages forever (within the stream's other limits). */
-  maxAgeMs: number
-  duplicateWindowMs: number
+export type { StreamSpec } from './plan-stream-update.ts'
+
+/** Options of {@link ensureStream}. */
+export interface EnsureStreamOptions {
+  /**
+   * One of jetfn's own streams (the DLQ): created from `spec` when missing; when it exists, only
+   * its replicas change, and only upwards. Default: false (a stream of `fn.config.ts`).
+   */
+  own?: boolean
+  /** How long a timeout or an unavailable JetStream is tried again, in ms. Default: 30000. */
+  retryForMs?: number
 }
 
 /**
  * Ensures one stream. A timeout or an unavailable JetStream (a cluster still electing its leader,
  * a replicated stream slow to place) is tried again, every second, for up to `retryForMs`
- * (default 30 000 ms) before it is reported: a replica starting beside a restarting cluster
+ * (`retryForMs`) before it is reported: a replica starting beside a restarting cluster
  * should wait for it, not exit. Seen on a loaded 3-node cluster: creating the R3 DLQ stream took
  * longer than the 5 s API timeout once.
  */
-export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, log: Logger, retryForMs = 30_000): Promise<void> {
-  const deadline = Date.now() + retryForMs
+export async function ensureStream(jsm: JetStreamManager, spec: StreamSpec, log: Logger, opts: EnsureStreamOptions = {}): Promise<void> {
+  const deadline = Date.now() + (opts.retryForMs ?? 30_000)
   for (let attempt = 1; ; attempt++) {
     try {
-      await ensureStreamOnce(jsm, spec, log)
+      await ensureStreamOnce(jsm, spec, log, opts.own ?? false)
       return
     } catch (err) {
       if (!isTransient(err) || Date.now() >= deadline) throw err
@@ -49,39 +53,70 @@ function isTransient(err: unknown): boolean {
   return false
 }
 
-async function ensureStreamOnce(jsm: JetStreamManager, spec: StreamSpec, log: Logger): Promise<void> {
-  const wanted: Partial<StreamConfig> & { name: string } = {
-    name: spec.name,
-    subjects: [...spec.subjects],
-    storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
-    num_replicas: spec.replicas,
-    max_age: nanos(spec.maxAgeMs),
-    duplicate_window: nanos(spec.duplicateWindowMs),
-    retention: RetentionPolicy.Limits,
-  }
+async function ensureStreamOnce(jsm: JetStreamManager, spec: StreamSpec, log: Logger, own: boolean): Promise<void> {
   let existing: StreamConfig | undefined
   try {
     existing = (await jsm.streams.info(spec.name)).config
   } catch (err) {
     if (!isNotFound(err)) throw err
   }
+  if (existing && own) {
+    await raiseReplicas(jsm, spec.name, spec.replicas, log, existing)
+    return
+  }
+  if (!existing) {
+    await apply(spec.name, () =>
+      jsm.streams.add({
+        name: spec.name,
+        subjects: [...spec.subjects],
+        storage: spec.storage === 'memory' ? StorageType.Memory : StorageType.File,
+        num_replicas: spec.replicas,
+        max_age: nanos(spec.maxAgeMs),
+        duplicate_window: nanos(spec.duplicateWindowMs),
+        retention: RetentionPolicy.Limits,
+      }),
+    )
+    log.info({ stream: spec.name, subjects: spec.subjects, replicas: spec.replicas }, 'stream created')
+    return
+  }
+  const plan = planStreamUpdate(existing, spec)
+  if (plan.action === 'none') return
+  if (plan.action === 'refuse') {
+    throw new FnError(FnErrorCode.StreamConflict, plan.reasons.join('\n'), {
+      hint: 'fields left out of fn.config.ts stay as the server has them; nothing was changed',
+    })
+  }
+  await apply(spec.name, () => jsm.streams.update(spec.name, plan.changes))
+  log.info({ stream: spec.name, fields: plan.fields }, 'stream updated')
+}
+
+/**
+ * Raises a stream's replicas to `replicas` if it has fewer; never lowers them, so that a node
+ * down (a smaller cluster seen) or a lower setting takes no redundancy away. For jetfn's own
+ * streams and buckets, which the user does not describe field by field. A raise that fails (no
+ * permission, too few nodes up) is logged as a warning and left for the next start: the stream
+ * works as it is.
+ *
+ * @param existing the stream's config when the caller has just read it.
+ */
+export async function raiseReplicas(jsm: JetStreamManager, stream: string, replicas: number, log: Logger, existing?: StreamConfig): Promise<void> {
+  let before = 0
   try {
-    if (!existing) {
-      await jsm.streams.add(wanted)
-      log.info({ stream: spec.name, subjects: spec.subjects }, 'stream created')
-      return
-    }
-    const same =
-      sameSet(existing.subjects ?? [], spec.subjects) &&
-      existing.max_age === wanted.max_age &&
-      existing.duplicate_window === wanted.duplicate_window &&
-      existing.num_replicas === wanted.num_replicas
-    if (same) return
-    const { storage: _storage, name: _name, ...update } = { ...existing, ...wanted }
-    await jsm.streams.update(spec.name, update)
-    log.info({ stream: spec.name, subjects: spec.subjects }, 'stream updated')
+    before = (existing ?? (await jsm.streams.info(stream)).config).num_replicas || 1
+    if (replicas <= before) return
+    await jsm.streams.update(stream, { num_replicas: replicas })
+    log.info({ stream, from: before, to: replicas }, 'stream replicas raised')
   } catch (err) {
-    throw new FnError(FnErrorCode.ConfigInvalid, `stream '${spec.name}' cannot be created or updated: ${(err as Error).message}`, { cause: err })
+    log.warn({ stream, from: before, to: replicas, err }, 'stream replicas not raised')
+  }
+}
+
+/** Runs a create or update; a failure is reported with the stream's name (and retried if transient). */
+async function apply(stream: string, call: () => Promise<unknown>): Promise<void> {
+  try {
+    await call()
+  } catch (err) {
+    throw new FnError(FnErrorCode.StreamConflict, `stream ${stream} cannot be created or updated: ${(err as Error).message}`, { cause: err })
   }
 }
 
@@ -90,8 +125,4 @@ export function isNotFound(err: unknown): boolean {
   const e = err as { code?: unknown; message?: unknown; api_error?: { err_code?: number } }
   const code = (e as { apiError?: () => { err_code?: number } }).apiError?.()?.err_code
   return code === 10059 || code === 10014 || /not found/i.test(String(e?.message ?? ''))
-}
-
-function sameSet(a: readonly string[], b: readonly string[]): boolean {
-  return a.length === b.length && a.every((x) => b.includes(x))
 }

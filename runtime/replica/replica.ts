@@ -113,11 +113,11 @@ export class Replica {
     try {
       const { config } = this.#o
       this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
-      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config) })
+      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config, this.#nc.info) })
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
       for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
-      await ensureStream(this.#jsm, dlqStreamSpec(config), this.#log)
+      await ensureStream(this.#jsm, dlqStreamSpec(config, this.#nc.info), this.#log, { own: true })
       this.#pool = new WorkerPool({
         threads: config.pool.threads,
         maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,

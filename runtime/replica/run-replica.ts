@@ -48,7 +48,7 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
   let follower: RegistryFollower | undefined
   let health: HealthServer | undefined
   try {
-    registry = await Registry.open(replica.nc)
+    registry = await Registry.open(replica.nc, { replicas: opts.config.jetfn.replicas, log: opts.log.child({ component: 'registry' }) })
     follower = new RegistryFollower({ replica, registry, home: opts.home, log: opts.log.child({ component: 'registry' }), ...(opts.onApplied ? { onApplied: opts.onApplied } : {}) })
     await follower.start()
     const following = follower

@@ -33,6 +33,7 @@ describe('resolveConfig', () => {
       pool: { threads: availableParallelism(), maxOldGenerationSizeMb: 512 },
       dlq: { stream: 'FN_DLQ', subjectPrefix: 'fn.dlq' },
       http: { port: 8787, portSource: 'default' },
+      jetfn: {},
       shutdownGraceMs: 30_000,
       functionsDir: 'functions',
     })
@@ -50,16 +51,35 @@ describe('resolveConfig', () => {
     const config = resolve(input)
     expect(config.nats).toEqual({ servers: ['nats://127.0.0.1:4222'], serversSource: 'config', name: 'jetfn' })
     expect(config.streams).toEqual([
-      { name: 'ORDERS', subjects: ['orders.>'], storage: 'file', replicas: 1, maxAgeMs: 604_800_000, duplicateWindowMs: 120_000 },
+      {
+        name: 'ORDERS',
+        subjects: ['orders.>'],
+        storage: 'file',
+        replicas: 1,
+        maxAgeMs: 604_800_000,
+        duplicateWindowMs: 120_000,
+        written: ['subjects', 'storage', 'replicas', 'maxAge', 'duplicateWindow'],
+      },
     ])
     expect(config.pool.threads).toBe(2)
     expect(config.http.port).toBe(0)
   })
 
-  it('fills stream defaults', () => {
+  it('fills stream defaults and keeps which fields were written', () => {
     expect(resolve({ streams: [{ name: 'A', subjects: ['a.>'] }] }).streams).toEqual([
-      { name: 'A', subjects: ['a.>'], storage: 'file', replicas: 1, maxAgeMs: 0, duplicateWindowMs: 120_000 },
+      { name: 'A', subjects: ['a.>'], storage: 'file', replicas: 1, maxAgeMs: 0, duplicateWindowMs: 120_000, written: ['subjects'] },
     ])
+    expect(resolve({ streams: [{ name: 'A', subjects: ['a.>'], replicas: 3, maxAge: '1h' }] }).streams[0]).toMatchObject({
+      replicas: 3,
+      maxAgeMs: 3_600_000,
+      duplicateWindowMs: 120_000,
+      written: ['subjects', 'replicas', 'maxAge'],
+    })
+  })
+
+  it("takes jetfn's own replicas from the file, or leaves them to the cluster", () => {
+    expect(resolve({}).jetfn).toEqual({})
+    expect(resolve({ jetfn: { replicas: 3 } }).jetfn).toEqual({ replicas: 3 })
   })
 
   it('deep-freezes the result and leaves the input untouched', () => {
@@ -104,6 +124,8 @@ describe('resolveConfig', () => {
     [{ defaults: { retry: { backoff: ['1s', 'soon'] } } }, "'defaults.retry.backoff[1]' must be a duration like '10s' or a number of ms (got 'soon')"],
     [{ defaults: { retry: { jitter: 1.5 } } }, "'defaults.retry.jitter' must be at most 1 (got 1.5)"],
     [{ streams: [{ subjects: ['a'] }] }, "'streams[0].name' is required"],
+    [{ jetfn: { replicas: 0 } }, "'jetfn.replicas' must be at least 1 (got 0)"],
+    [{ jetfn: { replicas: 7 } }, "'jetfn.replicas' must be at most 5 (got 7)"],
     [{ streams: [{ name: 'A.B', subjects: ['a'] }] }, "'streams[0].name' must not contain whitespace, '.', '*', '>', '/' or '\\' (got 'A.B')"],
     [{ streams: [{ name: 'A', subjects: [] }] }, "'streams[0].subjects' must not be empty (got [])"],
     [{ streams: [{ name: 'A', subjects: ['a..b'] }] }, "'streams[0].subjects[0]' is not a valid NATS subject: it has an empty token (got 'a..b')"],
@@ -135,7 +157,7 @@ describe('resolveConfig', () => {
     expect(failure({ nats: { servrs: 'x' }, shutdown: 1 }).message).toBe(
       [
         "fn.config.ts: 'nats.servrs' is not a known field (expected one of 'servers', 'token', 'user', 'pass', 'nkeySeed', 'credsFile', 'tls', 'name')",
-        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'shutdownGrace', 'functionsDir')",
+        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'jetfn', 'shutdownGrace', 'functionsDir')",
       ].join('\n'),
     )
   })

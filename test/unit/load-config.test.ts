@@ -44,7 +44,7 @@ describe('loadConfig', () => {
     expect(config.defaults.timeoutMs).toBe(5_000)
     expect(config.pool.threads).toBeGreaterThanOrEqual(1)
     expect(config.streams).toEqual([
-      { name: 'ORDERS', subjects: ['orders.>'], storage: 'file', replicas: 1, maxAgeMs: 604_800_000, duplicateWindowMs: 120_000 },
+      { name: 'ORDERS', subjects: ['orders.>'], storage: 'file', replicas: 1, maxAgeMs: 604_800_000, duplicateWindowMs: 120_000, written: ['subjects', 'maxAge'] },
     ])
     const cached = await readdir(join(cwd, '.fn', 'cache'))
     expect(cached).toEqual([expect.stringMatching(/^config-[0-9a-f]{64}\.mjs$/)])

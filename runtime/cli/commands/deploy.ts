@@ -5,10 +5,10 @@ import { withRegistry } from './registry-command.ts'
 
 /** `fn deploy [names...]`: prints one line per function (what changed) and returns the results. */
 export async function runDeploy(opts: { configFile: string | undefined; names: string[] }): Promise<DeployResult[]> {
-  return withRegistry(opts.configFile, async ({ config, registry, jsm }) => {
+  return withRegistry(opts.configFile, async ({ config, registry, jsm, nc }) => {
     const cwd = resolve(process.cwd())
     const files = await listFunctionFiles(resolve(cwd, config.functionsDir))
-    const results = await deployFunctions({ config, registry, jsm, files, home: join(cwd, '.fn'), cwd, ...(opts.names.length > 0 ? { names: opts.names } : {}) })
+    const results = await deployFunctions({ config, registry, jsm, server: nc.info, files, home: join(cwd, '.fn'), cwd, ...(opts.names.length > 0 ? { names: opts.names } : {}) })
     for (const r of results) console.log(formatResult(r))
     if (results.length === 0) console.log(`no functions in ${config.functionsDir}/`)
     else if (results.every((r) => r.status === 'unchanged')) console.log('nothing changed')

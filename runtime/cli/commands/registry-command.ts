@@ -19,7 +19,7 @@ export async function withRegistry<T>(configFile: string | undefined, fn: (ctx: 
   const nc = await connectNats(config.nats, { name: 'jetfn cli' })
   try {
     const jsm = await jetstreamManager(nc)
-    const registry = await Registry.open(nc)
+    const registry = await Registry.open(nc, { replicas: config.jetfn.replicas })
     return await fn({ config, nc, jsm, registry })
   } finally {
     await nc.drain()
