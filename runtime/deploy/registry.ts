@@ -43,7 +43,8 @@ export class Registry {
     const replicas = opts.replicas ?? ownReplicas(nc.info)
     const kv = await new Kvm(nc).create(FUNCTIONS_BUCKET, { history: MANIFEST_HISTORY, replicas })
     const os = await new Objm(nc).create(BUNDLES_BUCKET, { replicas })
-    const jsm = await jetstreamManager(nc)
+    // No API check: that is one more request, and the buckets above have just answered.
+    const jsm = await jetstreamManager(nc, { checkAPI: false })
     const log = opts.log ?? pino({ enabled: false })
     await raiseReplicas(jsm, `KV_${FUNCTIONS_BUCKET}`, replicas, log)
     await raiseReplicas(jsm, `OBJ_${BUNDLES_BUCKET}`, replicas, log)

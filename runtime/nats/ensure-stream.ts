@@ -111,12 +111,16 @@ export async function raiseReplicas(jsm: JetStreamManager, stream: string, repli
   }
 }
 
-/** Runs a create or update; a failure is reported with the stream's name (and retried if transient). */
+/**
+ * Runs a create or update; a failure is reported with the stream's name. A refusal by the server
+ * is `FN_STREAM_CONFLICT`; a timeout stays transient (its cause) so that {@link ensureStream} tries again.
+ */
 async function apply(stream: string, call: () => Promise<unknown>): Promise<void> {
   try {
     await call()
   } catch (err) {
-    throw new FnError(FnErrorCode.StreamConflict, `stream ${stream} cannot be created or updated: ${(err as Error).message}`, { cause: err })
+    const code = isTransient(err) ? FnErrorCode.NatsUnavailable : FnErrorCode.StreamConflict
+    throw new FnError(code, `stream ${stream} cannot be created or updated: ${(err as Error).message}`, { cause: err })
   }
 }
 
