@@ -11,6 +11,7 @@ import { resolveConfig } from '../../runtime/config/config-schema.ts'
 import { deployFunctions } from '../../runtime/deploy/deploy-functions.ts'
 import { rollbackFunction } from '../../runtime/deploy/manage-functions.ts'
 import { Registry } from '../../runtime/deploy/registry.ts'
+import { ensureStream } from '../../runtime/nats/ensure-stream.ts'
 import { Replica } from '../../runtime/replica/replica.ts'
 import { runReplica, type RunningReplica } from '../../runtime/replica/run-replica.ts'
 import { connectTo } from '../helpers/connect.ts'
@@ -141,4 +142,16 @@ it('keeps the replicas of a stream whose fn.config.ts entry leaves them out, and
     message: `stream ${prefix}: 'replicas' would go from 3 to 1 (fewer replicas loses redundancy); change it on the server yourself if you mean it`,
   })
   expect((await jsm.streams.info(prefix)).config.num_replicas).toBe(3)
+})
+
+it("raises one of jetfn's own streams to the replicas wanted, and never lowers it", async () => {
+  const name = uniquePrefix()
+  await jsm.streams.add({ name, subjects: [`${name}.>`], num_replicas: 1, max_msgs: 10 })
+  const own = (replicas: number) =>
+    ensureStream(jsm, { name, subjects: [`${name}.>`], storage: 'file', replicas, maxAgeMs: 0, duplicateWindowMs: 120_000 }, testLog, { own: true })
+  await own(3)
+  expect((await jsm.streams.info(name)).config).toMatchObject({ num_replicas: 3, max_msgs: 10 })
+  // A node down (2 nodes seen) or a lower jetfn.replicas takes nothing away.
+  await own(2)
+  expect((await jsm.streams.info(name)).config.num_replicas).toBe(3)
 })
