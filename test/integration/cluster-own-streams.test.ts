@@ -76,7 +76,7 @@ it('deploys, rolls back and dead-letters with a node down; the node catches up',
   running = await runReplica({ config, log: testLog, home: HOME, httpPort: 0 })
   const registry = await Registry.open(nc, { replicas: config.jetfn.replicas })
   const files = [join(project.functionsDir, 'tag.ts')]
-  const deploy = async () => (await deployFunctions({ config, registry, jsm, files, home: HOME }))[0]!
+  const deploy = async () => (await deployFunctions({ config, registry, jsm, server: nc.info, files, home: HOME }))[0]!
   const serving = (version: string) => expect.poll(() => running!.replica.running('tag')?.version, { timeout: 15_000 }).toBe(version)
   const js = jetstream(nc)
 
