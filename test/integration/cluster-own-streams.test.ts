@@ -4,7 +4,7 @@
  * dead-lettering all keep working with a node down, and the node catches up when it returns.
  * A stream of `fn.config.ts` keeps the replicas the server has unless the file writes more.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it, vi } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { resolveConfig } from '../../runtime/config/config-schema.ts'
@@ -35,6 +35,10 @@ beforeAll(async () => {
   cluster = await startCluster()
   nc = await connectTo(cluster.urls)
   jsm = await jetstreamManager(nc)
+  // Every node placing replicas before the tests start: an R3 stream can be created.
+  const probe = uniquePrefix()
+  await vi.waitFor(() => jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: 3 }), { timeout: 20_000, interval: 200 })
+  await jsm.streams.delete(probe)
 })
 
 afterAll(async () => {
