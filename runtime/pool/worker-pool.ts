@@ -14,7 +14,9 @@ import { isOutcomeMessage } from './protocol.ts'
 import { attributeFailure, type PoolOutcome } from './crash-attribution.ts'
 import { DEFAULT_MAX_PAYLOAD, findOverdue, movingBlockingMs, newTaskState, toWireFunction, type DispatchFunction, type OutcomeSink, type TaskState } from './pool-task.ts'
 import { pickThread, ThreadLoad } from './thread-balancer.ts'
-import { SHUTDOWN_CHANNEL_FIELD, ShutdownBroadcast } from './shutdown-broadcast.ts'
+import { LoadedVersions } from './loaded-versions.ts'
+import { ShutdownBroadcast } from './shutdown-broadcast.ts'
+import { piscinaOptions } from './piscina-options.ts'
 
 export type { PoolOutcome } from './crash-attribution.ts'
 export type { DispatchFunction, OutcomeSink } from './pool-task.ts'
@@ -45,11 +47,13 @@ interface QueueTag {
 /** How long every task runs with crash tracking (`BatchTask.track`) after a thread died without a known culprit, ms. */
 const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
 
-const workerFile = new URL(import.meta.url.endsWith('.ts') ? './worker.ts' : './worker.js', import.meta.url)
-
 export class WorkerPool {
   readonly threads: number
-  readonly #piscina: Piscina
+  /** The current generation of threads; older ones finish what they run, then close. */
+  #piscina: Piscina
+  readonly #retiring = new Set<Piscina>()
+  readonly #versions = new LoadedVersions()
+  readonly #opts: WorkerPoolOptions
   readonly #log: Logger
   readonly #tasks = new Map<number, TaskState>()
   readonly #watchdog: NodeJS.Timeout
@@ -71,32 +75,37 @@ export class WorkerPool {
     this.threads = opts.threads
     this.#maxPayload = opts.maxPayload ?? DEFAULT_MAX_PAYLOAD
     this.#log = opts.log
-    this.#piscina = new Piscina({
-      filename: workerFile.href,
-      minThreads: opts.threads,
-      maxThreads: opts.threads,
-      idleTimeout: Number.POSITIVE_INFINITY,
-      // The main thread bounds what each function has in flight; a thread runs many async
-      // handlers at once, so piscina's own per-thread limit must never be what holds work back.
-      concurrentTasksPerWorker: 1 << 16,
-      // With 'sync' atomics an idle piscina thread blocks in Atomics.wait, freezing the timers and
-      // sockets of handlers still awaiting I/O on it.
-      atomics: 'disabled',
-      resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 24 },
-      loadBalancer: (task, workers) => this.#balance(task, workers),
-      workerData: { ...(opts.workerLog ?? {}), [SHUTDOWN_CHANNEL_FIELD]: this.shutdown.name },
-      execArgv: workerExecArgv(),
-    })
-    this.#piscina.on('message', (message: unknown) => {
+    this.#opts = opts
+    this.#piscina = this.#newPiscina()
+    this.#watchdog = setInterval(() => this.#checkDeadlines(), opts.watchdogIntervalMs ?? 100)
+    this.#watchdog.unref()
+  }
+
+  #newPiscina(): Piscina {
+    const piscina = new Piscina(piscinaOptions(this.#opts, this.shutdown.name, (task, workers) => this.#balance(task, workers)))
+    piscina.on('message', (message: unknown) => {
       if (!isOutcomeMessage(message)) return
       const task = this.#tasks.get(message.taskId)
       if (!task) return
       task.streamedReceived += this.#deliverAll(task, message)
       this.#maybeFinish(message.taskId, task)
     })
-    this.#piscina.on('error', (err: unknown) => this.#log.error({ err }, 'worker pool error'))
-    this.#watchdog = setInterval(() => this.#checkDeadlines(), opts.watchdogIntervalMs ?? 100)
-    this.#watchdog.unref()
+    piscina.on('error', (err: unknown) => this.#log.error({ err }, 'worker pool error'))
+    return piscina
+  }
+
+  /** Once enough retired versions are loaded: new batches go to fresh threads; the old ones finish, exit, and drop their modules. */
+  #recycleIfDue(): void {
+    if (!this.#versions.shouldRecycle) return
+    const old = this.#piscina
+    this.#log.info({ retired: this.#versions.retired }, 'worker threads recycled: retired function versions are dropped')
+    this.#versions.reset()
+    this.#piscina = this.#newPiscina()
+    this.#retiring.add(old)
+    old.close().then(
+      () => this.#retiring.delete(old),
+      (err: unknown) => this.#log.warn({ err }, 'retired worker threads did not close cleanly'),
+    )
   }
 
   /** Messages handed to the pool whose outcome has not been reported yet. */
@@ -126,6 +135,7 @@ export class WorkerPool {
    * thread. `sink` gets one outcome per message, in completion order.
    */
   dispatch(fn: DispatchFunction, batch: Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'headers'>, sink: OutcomeSink): void {
+    this.#versions.loaded(fn.name, fn.bundlePath)
     const taskId = this.#nextTaskId++
     const size = batch.count
     // One slot per message, plus one where the worker writes its threadId (see Progress).
@@ -154,6 +164,8 @@ export class WorkerPool {
    * reason it did not: a new version is routed to only after this succeeds.
    */
   async preload(fn: DispatchFunction): Promise<void> {
+    this.#versions.loaded(fn.name, fn.bundlePath)
+    this.#recycleIfDue()
     const probe: BatchTask = { taskId: 0, fn: toWireFunction(fn, this.#maxPayload), count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
@@ -223,7 +235,7 @@ export class WorkerPool {
   #checkDeadlines(): void {
     for (const task of findOverdue(this.#tasks.values(), Date.now())) {
       const threadId = task.progress[task.size]!
-      const worker = this.#piscina.threads.find((w) => w.threadId === threadId)
+      const worker = [this.#piscina, ...this.#retiring].flatMap((p) => p.threads).find((w) => w.threadId === threadId)
       if (!worker) continue
       this.#log.warn(
         { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs, threadId },
@@ -277,22 +289,12 @@ export class WorkerPool {
   /** Lets running tasks finish, then stops the threads. */
   async close(): Promise<void> {
     clearInterval(this.#watchdog)
-    await this.#piscina.close()
+    await Promise.all([this.#piscina, ...this.#retiring].map((p) => p.close()))
   }
 
   /** Stops the threads now; unfinished messages are reported as `requeue`. */
   async destroy(): Promise<void> {
     clearInterval(this.#watchdog)
-    await this.#piscina.destroy()
+    await Promise.all([this.#piscina, ...this.#retiring].map((p) => p.destroy()))
   }
-}
-
-/**
- * Flags of the worker threads. Worker threads do not inherit loader hooks registered at run time,
- * only `--import` flags, so a runtime run from TypeScript passes tsx on. `JETFN_WORKER_EXEC_ARGV`
- * (space-separated) adds flags for profiling, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof`.
- */
-function workerExecArgv(): string[] {
-  const extra = process.env.JETFN_WORKER_EXEC_ARGV?.split(' ').filter(Boolean) ?? []
-  return [...(workerFile.pathname.endsWith('.ts') ? ['--import', import.meta.resolve('tsx')] : []), ...extra]
 }
