@@ -85,7 +85,8 @@ export class FunctionConsumer {
       minPull: () => holdLimits(this.#fn.concurrency).minPull,
       onMessage: (msg) => this.#receive(msg),
       onStall: async () => {
-        await this.#o.ensureConsumer(this.#fn)
+        // A consumer that stopped (removed, moved to another stream) must not bring its old one back.
+        if (this.#state === 'running' || this.#state === 'failed') await this.#o.ensureConsumer(this.#fn)
       },
     })
   }

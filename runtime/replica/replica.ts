@@ -39,9 +39,10 @@ export interface ReplicaOptions {
   workerLog?: { level?: string; pretty?: boolean }
   /**
    * Asked before a consumer the server lost is recreated: a function removed meanwhile (`fn rm`
-   * deletes its consumer) must stay removed. Default: always recreate.
+   * deletes its consumer), or moved to another stream (another replica removed the old consumer),
+   * must stay so. Default: always recreate.
    */
-  stillDeployed?: (name: string) => Promise<boolean>
+  stillDeployed?: (name: string, stream: string) => Promise<boolean>
   /** Extra observers of settled invocations (metrics); events go to NATS regardless. */
   observers?: InvocationObserver[]
 }
@@ -194,11 +195,14 @@ export class Replica {
       payloads: this.#require('payloads', this.#payloads),
       ensureConsumer: async (current) => {
         const clog = this.#fnLog(current)
-        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(current.name))) {
-          clog.info('consumer gone and function removed: not recreating it')
-          await this.remove(current.name)
+        // Replaced meanwhile (moved to another stream): the new consumer is another object.
+        if (this.#consumers.get(current.name) !== consumer) return
+        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(current.name, current.stream))) {
+          clog.info('consumer gone and function removed (or moved to another stream): not recreating it')
+          if (this.#consumers.get(current.name) === consumer) await this.remove(current.name)
           return
         }
+        if (this.#consumers.get(current.name) !== consumer) return
         // Recreated where it was (after its last ack floor seen), never from the stream's start.
         const floor = await this.#refreshAckFloor(current)
         await ensureConsumer(this.jsm, consumerSpec(current), clog, floor)

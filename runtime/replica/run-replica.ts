@@ -40,7 +40,7 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
     config: opts.config,
     log: opts.log,
     workerLog: opts.workerLog ?? {},
-    stillDeployed: async (name) => (await registry?.get(name)) !== undefined,
+    stillDeployed: async (name, stream) => (await registry?.get(name))?.stream === stream,
     observers: [metrics],
   })
   await replica.start()

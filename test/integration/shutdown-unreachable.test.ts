@@ -102,7 +102,7 @@ it('fn start exits 1 with one line when a stream it needs is refused after conne
   const replica = start(p, server.url)
   expect(await replica.exited).toBe(1)
   const lines = replica.stderr().trim().split('\n')
-  expect(lines[0]).toMatch(new RegExp(`^FN_CONFIG_INVALID: stream '${prefix}' cannot be created or updated: .*overlap`))
+  expect(lines[0]).toMatch(new RegExp(`^FN_STREAM_CONFLICT: stream ${prefix} cannot be created or updated: .*overlap`))
   expect(lines.filter((l) => !l.startsWith('hint: '))).toHaveLength(1)
 }, 60_000)
 
