@@ -46,7 +46,8 @@ export async function waitDrained(jsm: JetStreamManager, stream: string, consume
   for (;;) {
     try {
       const info = await jsm.consumers.info(stream, consumer)
-      if (info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq > 0) return
+      // consumer_seq counts deliveries: a consumer that skipped the backlog (startFrom new) never drains.
+      if (info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.consumer_seq > 0) return
     } catch {
       // The replica has not created its consumer yet.
     }
@@ -83,9 +84,12 @@ export async function benchProject(root: string, name: string, opts: { httpPort?
   }
 }
 
-/** Source of a function file: `handler` is the body of `async handler(event, ctx) { … }`. */
+/**
+ * Source of a function file: `handler` is the body of `async handler(event, ctx) { … }`. Its
+ * `startFrom` is 'all': the benchmark fills a backlog first and then deploys onto it.
+ */
 export function functionSource(opts: { name: string; subject: string; concurrency?: number; handler?: string; imports?: string; decode?: 'json' | 'binary' }): string {
-  const concurrency = (opts.concurrency === undefined ? '' : `, concurrency: ${opts.concurrency}`) + (opts.decode ? `, decode: '${opts.decode}'` : '')
+  const concurrency = (opts.concurrency === undefined ? '' : `, concurrency: ${opts.concurrency}`) + (opts.decode ? `, decode: '${opts.decode}'` : '') + ", startFrom: 'all'"
   return `import { defineFunction } from 'jetfn'
 ${opts.imports ?? ''}
 export default defineFunction({
