@@ -107,12 +107,13 @@ it('deploys, rolls back and dead-letters with a node down; the node catches up',
   await writeFile(files[0]!, tagFunction(prefix, 'v2'))
   const v2 = await deploy()
   expect(v2).toMatchObject({ status: 'updated', previous: v1.version })
-  expect((await registry.get('tag'))?.version).toBe(v2.version)
+  // KV reads are direct gets, which any replica may answer: a follower can lag a moment behind.
+  await expect.poll(async () => (await registry.get('tag'))?.version, { timeout: 10_000 }).toBe(v2.version)
   expect((await registry.getBundle(v2.version)).length).toBeGreaterThan(0)
 
   const back = await rollbackFunction(registry, 'tag')
   expect(back).toMatchObject({ from: v2.version, to: { version: v1.version } })
-  expect((await registry.get('tag'))?.version).toBe(v1.version)
+  await expect.poll(async () => (await registry.get('tag'))?.version, { timeout: 10_000 }).toBe(v1.version)
 
   await js.publish(`${prefix}.in.tag`, JSON.stringify({ id: 'c', bad: true }))
   await expect.poll(async () => (await deadLetters(jsm, 'tag')).length, { timeout: 15_000 }).toBe(2)
