@@ -26,10 +26,17 @@ export interface HoldLimits {
 }
 
 export function holdLimits(concurrency: number): HoldLimits {
+  // Asked on every pull decision: the last answer is kept (concurrency changes only on a deploy).
+  if (concurrency === lastConcurrency) return lastLimits
   const prefetch = Math.max(1, Math.ceil(concurrency / 4))
   const limit = concurrency + prefetch
-  return { prefetch, limit, minPull: Math.max(1, Math.floor(limit / 8)) }
+  lastConcurrency = concurrency
+  lastLimits = Object.freeze({ prefetch, limit, minPull: Math.max(1, Math.floor(limit / 8)) })
+  return lastLimits
 }
+
+let lastConcurrency = -1
+let lastLimits: HoldLimits = { prefetch: 0, limit: 0, minPull: 0 }
 
 /** The state a dispatch is planned from. */
 export interface DispatchState {

@@ -27,7 +27,7 @@ import { watchMaxDeliveries } from './max-deliveries-watch.ts'
 import { PullLoop } from './pull-loop.ts'
 import { toHeld, type Held } from './held-message.ts'
 import { HeldSet } from './held-set.ts'
-import { routeDelivery } from './route-delivery.ts'
+import { routeDelivery, type RouteContext } from './route-delivery.ts'
 
 export type { RunnableFunction } from '../function/runnable-function.ts'
 
@@ -48,6 +48,7 @@ export class FunctionConsumer {
   #state: ConsumerState = 'idle'
   #lastSubject = ''
   #advisories: Subscription | undefined
+  readonly #routeContext: RouteContext = { running: false, fn: '', retry: { maxDeliver: 1, backoffMs: [], jitter: 0 }, blocked: undefined }
 
   constructor(opts: FunctionConsumerOptions) {
     this.#o = opts
@@ -200,7 +201,13 @@ export class FunctionConsumer {
       return
     }
     this.#held.add(d)
-    const route = routeDelivery(d, { running: this.#state === 'running', fn: this.#fn.name, retry: this.#fn.retry, blocked: this.#dead.blocked(d.seq) })
+    // One context object, refilled per message: this runs for every delivery.
+    const c = this.#routeContext
+    c.running = this.#state === 'running'
+    c.fn = this.#fn.name
+    c.retry = this.#fn.retry
+    c.blocked = this.#dead.blocked(d.seq)
+    const route = routeDelivery(d, c)
     switch (route.to) {
       case 'release':
         return this.#release(d)

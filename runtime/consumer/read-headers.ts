@@ -30,6 +30,8 @@ interface MsgInternals {
 }
 
 const CRLF = Buffer.from('\r\n')
+/** Most messages have no headers: no allocation for them. */
+const EMPTY = new Uint8Array(0)
 const NONE: HeaderRead = { ok: true, headers: null }
 const latin1 = new TextDecoder('latin1')
 const utf8 = new TextDecoder('utf-8')
@@ -39,7 +41,7 @@ export function rawHeaderBlock(msg: Msg): Uint8Array | undefined {
   const m = msg as unknown as MsgInternals
   const hdr = m._msg?.hdr
   if (typeof hdr !== 'number' || !(m._rdata instanceof Uint8Array)) return undefined
-  return hdr > 0 ? m._rdata.subarray(0, hdr) : new Uint8Array(0)
+  return hdr > 0 ? m._rdata.subarray(0, hdr) : EMPTY
 }
 
 /**
