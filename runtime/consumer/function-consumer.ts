@@ -126,9 +126,8 @@ export class FunctionConsumer {
   }
 
   /**
-   * Routes deliveries from now on to a new version, with its options: pull sizes, concurrency,
-   * the keep-alive period, retry and timeouts apply at once; messages already running finish on
-   * their version. The stream stays (a move to another stream is a new consumer: see Replica).
+   * Routes new deliveries to a new version; its options (pull sizes, concurrency, keep-alive, retry, timeouts) apply
+   * at once, running messages finish on theirs. The stream stays: a move is a new consumer (see Replica).
    */
   update(fn: RunnableFunction): void {
     if (fn.stream !== this.#fn.stream) throw new Error(`consumer ${this.#o.consumer} cannot move from stream ${this.#fn.stream} to ${fn.stream}: start a new one`)
@@ -144,10 +143,7 @@ export class FunctionConsumer {
     this.#dispatcher.schedule()
   }
 
-  /**
-   * The function's code cannot run in this replica (its bundle failed to load in a worker after
-   * passing the preload): stop fetching, hand back what is queued, and wait for a new version.
-   */
+  /** Its bundle failed to load in a worker after the preload: stop fetching, hand back what is queued, wait for a new version. */
   #fail(fn: RunnableFunction, reason: string): void {
     if (this.#state !== 'running' || fn.version !== this.#fn.version) return
     this.#state = 'failed'
@@ -162,9 +158,8 @@ export class FunctionConsumer {
   }
 
   /**
-   * Stops fetching, hands queued messages back at once, lets running ones finish within
-   * `graceMs`, and naks (without delay) whatever is still running then, so another replica takes
-   * it now. The caller then closes the pool.
+   * Stops fetching, hands queued messages back, lets running ones finish within `graceMs`, then naks (no delay) what
+   * still runs so another replica takes it now. The caller then closes the pool.
    */
   async drain(graceMs: number): Promise<void> {
     if (this.#state !== 'running' && this.#state !== 'failed') return
@@ -189,9 +184,8 @@ export class FunctionConsumer {
   }
 
   /**
-   * Takes one delivery. Runs on the client's socket reader (the pull loop's subscription), so
-   * nothing here may throw: headers are read by {@link readHeaders}, which never does, and a
-   * message whose headers cannot be read is dead-lettered alone (kind `decode`).
+   * Takes one delivery, on the client's socket reader: nothing here may throw (headers are read by `readHeaders`,
+   * which never does; a message whose headers cannot be read is dead-lettered alone, kind `decode`).
    */
   #receive(msg: Msg): void {
     const d = toHeld(msg, this.#fn.stream, this.#lastSubject)
