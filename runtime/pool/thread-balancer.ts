@@ -38,10 +38,10 @@ export class ThreadLoad {
     return this.#load.get(threadId) ?? 0
   }
 
-  /** Threads with nothing outstanding among `threadIds`. */
-  idle(threadIds: Iterable<number>): number {
+  /** Threads with nothing outstanding among `threads` (read once per dispatch: no copy made). */
+  idle(threads: readonly { threadId: number }[]): number {
     let n = 0
-    for (const id of threadIds) if (!this.#load.has(id)) n++
+    for (const t of threads) if (!this.#load.has(t.threadId)) n++
     return n
   }
 

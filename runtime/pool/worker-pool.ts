@@ -117,7 +117,7 @@ export class WorkerPool {
 
   /** Threads with no message outstanding. */
   get idleThreads(): number {
-    return this.#threadLoad.idle(this.#piscina.threads.map((w) => w.threadId))
+    return this.#threadLoad.idle(this.#piscina.threads)
   }
 
   /** How long starting one message of a function blocks its thread, ms, so far (its handler's synchronous part plus decoding); undefined before its first batch. */

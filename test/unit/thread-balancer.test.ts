@@ -20,11 +20,11 @@ describe('ThreadLoad', () => {
   it('counts messages per thread until each reports, and idle threads', () => {
     const l = new ThreadLoad()
     l.add(1, 2)
-    expect(l.idle([1, 2])).toBe(1)
+    expect(l.idle([{ threadId: 1 }, { threadId: 2 }])).toBe(1)
     l.done(1)
     expect(l.of(1)).toBe(1)
     l.done(1)
     expect(l.of(1)).toBe(0)
-    expect(l.idle([1, 2])).toBe(2)
+    expect(l.idle([{ threadId: 1 }, { threadId: 2 }])).toBe(2)
   })
 })
