@@ -29,6 +29,11 @@ export interface NatsServerProcessOptions {
   jetstream?: boolean
   /** Extra command-line flags; they override the generated config file. */
   args?: string[]
+  /**
+   * Extra nats-server config text appended to the generated file: an `authorization` or
+   * `accounts` block, `operator`/`resolver` settings, a `tls` block. Default: none.
+   */
+  extraConfig?: string
   /** Cluster name; setting it enables the cluster listener. */
   clusterName?: string
   /** Cluster (route) port. Default: a free port when `clusterName` is set. */
@@ -244,6 +249,7 @@ async function writeConfig(runDir: string, storeDir: string, o: NatsServerProces
     const routes = (o.routes ?? []).map((r) => q(r)).join(', ')
     lines.push(`cluster { name: ${q(o.clusterName)}, listen: ${hostPort(o.clusterPort)}, routes: [${routes}] }`)
   }
+  if (o.extraConfig) lines.push(o.extraConfig)
   await writeFile(join(runDir, 'server.conf'), lines.join('\n') + '\n')
 }
 
