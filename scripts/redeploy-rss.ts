@@ -5,7 +5,9 @@
  * and pool threads) after the first deploy and after the last, and their ratio; the pool replaces
  * its threads once enough retired versions are loaded, so the ratio stays flat.
  *
- *   npx tsx scripts/redeploy-rss.ts [--deploys 100]
+ *   npx tsx --expose-gc scripts/redeploy-rss.ts [--deploys 100] [--trace]
+ *
+ * `--trace` prints the RSS (MiB) after every deploy, one line each.
  */
 import { copyFile, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
@@ -21,7 +23,7 @@ import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
 import { Replica } from '../runtime/replica/replica.ts'
 import { procMemory } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { deploys: { type: 'string', default: '100' } } })
+const { values } = parseArgs({ options: { deploys: { type: 'string', default: '100' }, trace: { type: 'boolean', default: false } } })
 const deploys = Number(values.deploys)
 const root = fileURLToPath(new URL('..', import.meta.url))
 const server = await NatsServerProcess.start()
@@ -36,7 +38,7 @@ try {
   const built = await buildFunctionFile(join(root, 'functions/validate-order.ts'), { config, home: join(dir, 'home') })
   const base = toRunnable(built, 'ORDERS')
   const order = JSON.stringify({ orderId: 'o-1', customer: 'ada', items: [{ sku: 'sku-apple', qty: 2, price: 3 }] })
-  let first = 0
+  const rss: number[] = []
   for (let v = 1; v <= deploys; v++) {
     const bundlePath = join(dir, `v${v}.mjs`)
     await copyFile(base.bundlePath, bundlePath)
@@ -49,17 +51,21 @@ try {
       if (info.num_pending === 0 && info.num_ack_pending === 0) break
       await new Promise((r) => setTimeout(r, 10))
     }
-    if (v === 1) {
-      ;(globalThis as { gc?: () => void }).gc?.()
-      first = (await procMemory(process.pid)).rss
-    }
+    ;(globalThis as { gc?: () => void }).gc?.()
+    rss.push((await procMemory(process.pid)).rss)
   }
   ;(globalThis as { gc?: () => void }).gc?.()
   // Retired threads exit once their work is done; give them their turn before reading.
   await new Promise((r) => setTimeout(r, 1_000))
+  const first = rss[0]!
   const last = (await procMemory(process.pid)).rss
+  const peak = Math.max(...rss, last)
   const mib = (b: number) => `${(b / 1024 / 1024).toFixed(1)} MiB`
-  console.log(`RSS after deploy 1: ${mib(first)}; after deploy ${deploys}: ${mib(last)}; ratio ${(last / first).toFixed(2)}x (target <= 1.2x)`)
+  if (values.trace) console.log(rss.map((b, i) => `${i + 1}\t${(b / 1024 / 1024).toFixed(1)}`).join('\n'))
+  console.log(
+    `RSS after deploy 1: ${mib(first)}; after deploy ${deploys}: ${mib(last)}; ratio ${(last / first).toFixed(2)}x (target <= 1.2x); ` +
+      `peak over all deploys ${mib(peak)} (${(peak / first).toFixed(2)}x)`,
+  )
 } finally {
   await replica.stop(1_000)
   await nc.close()
