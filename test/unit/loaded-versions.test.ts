@@ -24,4 +24,17 @@ describe('LoadedVersions', () => {
     expect(v.retired).toBe(0)
     expect(v.shouldRecycle).toBe(false)
   })
+
+  it('waits until the retired versions outnumber the live ones: a deploy of many functions recycles once', () => {
+    const v = new LoadedVersions()
+    const fns = Array.from({ length: 10 }, (_, i) => `f${i}`)
+    for (const f of fns) v.loaded(f, `/b/${f}-1.mjs`)
+    expect(v.live).toBe(10)
+    // A deploy of all ten: nine retired versions are still fewer than the ten live ones.
+    for (const f of fns.slice(0, 9)) v.loaded(f, `/b/${f}-2.mjs`)
+    expect(v.shouldRecycle).toBe(false)
+    v.loaded('f9', '/b/f9-2.mjs')
+    expect(v.retired).toBe(10)
+    expect(v.shouldRecycle).toBe(true)
+  })
 })
