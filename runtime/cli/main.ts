@@ -11,6 +11,7 @@ import { runLogs } from './commands/logs.ts'
 import { runLs } from './commands/ls.ts'
 import { runDev } from './commands/dev.ts'
 import { runInit } from './commands/init.ts'
+import { runPause, runResume } from './commands/pause.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
@@ -46,6 +47,10 @@ export async function main(argv: readonly string[]): Promise<number> {
       case 'rm':
         await runRm({ configFile: args.config, name: args.positionals[0]! })
         return 0
+      case 'pause':
+        return await runPause(args)
+      case 'resume':
+        return await runResume(args)
       case 'rollback':
         await runRollback({ configFile: args.config, name: args.positionals[0]!, to: args.options.to })
         return 0

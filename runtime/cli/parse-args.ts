@@ -4,9 +4,10 @@
  * another command owns is refused with the command that takes it.
  */
 import { parseArgs } from 'node:util'
+import { parseDuration } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
-export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -36,6 +37,8 @@ export interface CommandOptions {
   follow?: boolean
   /** `--force` (init): overwrite files that exist. */
   force?: boolean
+  /** `--until <time|duration>` (pause): when the pause ends; absent means until `fn resume`. */
+  until?: Date
 }
 
 export interface ParsedArgs {
@@ -68,6 +71,7 @@ const FLAG_DEFS = {
   'dry-run': { type: 'boolean' },
   follow: { type: 'boolean', short: 'f' },
   force: { type: 'boolean' },
+  until: { type: 'string' },
 } as const
 
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
@@ -77,6 +81,8 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   deploy: { usage: 'fn deploy [names...]', summary: 'bundle and deploy functions (all of ./functions, or the ones named)', args: [0, Infinity], flags: [] },
   rm: { usage: 'fn rm <function>', summary: 'remove a function: every replica stops it, its consumer is deleted', args: [1, 1], flags: [] },
   rollback: { usage: 'fn rollback <function> [--to <version>]', summary: 're-deploy the previous version (or the one whose hash starts with --to)', args: [1, 1], flags: ['to'] },
+  pause: { usage: 'fn pause <function> [--until <time|duration>] [--json]', summary: 'stop delivering a function\'s messages on every replica (they wait in the stream) until `fn resume` or --until (an ISO time, or a duration such as 2h)', args: [1, 1], flags: ['until', 'json'] },
+  resume: { usage: 'fn resume <function> [--json]', summary: 'deliver a paused function\'s messages again', args: [1, 1], flags: ['json'] },
   ls: { usage: 'fn ls [--json]', summary: 'deployed functions: version, subject, pending, in flight, redelivered, DLQ count', args: [0, 0], flags: ['json'] },
   invoke: { usage: 'fn invoke <function> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]', summary: "publish to a function's subject and show the outcome", args: [1, 1], flags: ['data', 'file', 'no-wait', 'timeout', 'json'] },
   logs: { usage: 'fn logs <function> [--follow] [--json]', summary: "live tail of a function's invocations and log lines", args: [1, 1], flags: ['follow', 'json'] },
@@ -145,7 +151,22 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (v['dry-run'] === true) o.dryRun = true
   if (v.follow === true) o.follow = true
   if (v.force === true) o.force = true
+  if (typeof v.until === 'string') o.until = pointInTime('--until', v.until)
   return o
+}
+
+/** A time: a duration from now (`'90m'`, `'2h'`) or a date and time (`'2026-12-01T09:00:00Z'`). */
+function pointInTime(flag: string, value: string, now = Date.now()): Date {
+  try {
+    return new Date(now + parseDuration(value))
+  } catch {
+    // not a duration: a time, below
+  }
+  const at = /^\d{4}-\d{2}-\d{2}/.test(value) ? Date.parse(value) : NaN
+  if (Number.isNaN(at)) {
+    throw new FnError(FnErrorCode.UsageInvalid, `${flag} must be a duration such as 30m or 2h, or an ISO date and time such as 2026-12-01T09:00:00Z (got '${value}')`)
+  }
+  return new Date(at)
 }
 
 function positiveInt(flag: string, value: string): number {

@@ -10,7 +10,7 @@ import type { ServerInfo } from '@nats-io/transport-node'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { findStream } from '../nats/find-stream.ts'
-import { consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
 import { ensureStream } from '../nats/ensure-stream.ts'
 import { dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { pino, type Logger } from 'pino'
@@ -125,11 +125,20 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     await opts.registry.putBundle(manifest.version, code)
     // The consumer exists from the deploy on, so that `startFrom: 'new'` counts from now, not from
     // whenever a replica first runs the function (messages published in between are kept).
-    await ensureConsumer(opts.jsm, consumerSpec({ ...built.options, stream }), log)
+    // A redeploy updates the consumer and keeps its pause (`fn pause`); a function moved to another
+    // stream gets a new consumer there, paused as the old one was.
+    const pauseUntil = current && current.stream !== stream ? await carriedPause(opts.jsm, current) : undefined
+    await ensureConsumer(opts.jsm, { ...consumerSpec({ ...built.options, stream }), ...(pauseUntil ? { pauseUntil } : {}) }, log)
     await opts.registry.put(manifest)
     results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
   }
   return results
+}
+
+/** The pause of a function's consumer on the stream it leaves, to carry to its new one. */
+async function carriedPause(jsm: JetStreamManager, previous: FunctionManifest): Promise<string | undefined> {
+  const info = await jsm.consumers.info(previous.stream, consumerName(previous.name)).catch(() => undefined)
+  return info?.paused === true ? info.config.pause_until : undefined
 }
 
 /** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */

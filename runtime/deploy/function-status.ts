@@ -5,6 +5,7 @@
 import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamManager, type StreamInfo } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { consumerName } from '../nats/ensure-consumer.ts'
+import { toPauseState } from './pause-function.ts'
 import { deadLetterSubject } from '../settle/dead-letter.ts'
 import type { Registry } from './registry.ts'
 
@@ -31,6 +32,11 @@ export interface FunctionStatus {
    * and are tried again until it can (DESIGN).
    */
   dlqProblem: string | null
+  /**
+   * ISO time the function's pause ends (`fn pause`); `9999-01-01T00:00:00.000Z` when paused until
+   * `fn resume`; null when it is not paused (or its consumer does not exist yet).
+   */
+  pausedUntil: string | null
   /** ISO time of the deploy (or rollback). */
   deployedAt: string
   deployedBy: { user: string; host: string }
@@ -69,6 +75,7 @@ export async function functionStatuses(opts: FunctionStatusOptions): Promise<Fun
         redelivered: info?.num_redelivered ?? null,
         dlq: dlq === undefined ? null : (dlq[deadLetterSubject(m.name)] ?? 0),
         dlqProblem: dlqInfo === undefined ? (info ? missing : null) : full!,
+        pausedUntil: toPauseState(m.name, m.stream, info?.paused === true ? info.config.pause_until : undefined).until,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       }

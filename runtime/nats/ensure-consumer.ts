@@ -22,6 +22,8 @@ export interface ConsumerSpec {
   maxAckPending: number
   /** Where a new consumer starts. */
   startFrom: ResolvedStartFrom
+  /** ISO time a new consumer is paused until (a paused function moved to another stream stays paused). */
+  pauseUntil?: string
 }
 
 /** What the server says of the consumer after ensuring it. */
@@ -80,6 +82,7 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
     max_deliver: -1,
     max_ack_pending: spec.maxAckPending,
     max_waiting: 512,
+    ...(spec.pauseUntil ? { pause_until: spec.pauseUntil } : {}),
   }
 }
 

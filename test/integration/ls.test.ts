@@ -91,13 +91,14 @@ describe('fn ls', () => {
         redelivered: 0,
         dlq: 0,
         dlqProblem: null,
+        pausedUntil: null,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       })
     }
     const notRun = await runFn(p, ['ls'], t.server.url)
     expect(notRun.code).toBe(0)
-    expect(notRun.stdout).toMatch(new RegExp(`^${fn('ok')} +[0-9a-f]{12} +${prefix}\\.in\\.ok +${prefix} +0 +0 +0 +0 +\\S+ +\\S+@\\S+$`, 'm'))
+    expect(notRun.stdout).toMatch(new RegExp(`^${fn('ok')} +[0-9a-f]{12} +${prefix}\\.in\\.ok +${prefix} +0 +0 +0 +0 +- +\\S+ +\\S+@\\S+$`, 'm'))
 
     const replica = spawnStart(p, t.server.url)
     t.replicas.push(replica)
@@ -131,7 +132,7 @@ describe('fn ls', () => {
     expect(table.stderr).toBe('')
     expect(table.code).toBe(0)
     const lines = table.stdout.trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^NAME +VERSION +SUBJECT +STREAM +PENDING +IN FLIGHT +REDELIVERED +DLQ +DEPLOYED AT +DEPLOYED BY$/)
+    expect(lines[0]).toMatch(/^NAME +VERSION +SUBJECT +STREAM +PENDING +IN FLIGHT +REDELIVERED +DLQ +PAUSED +DEPLOYED AT +DEPLOYED BY$/)
     expect(lines).toHaveLength(5)
     const block = manifests.find((m) => m.name === fn('block'))!
     const row = lines.find((l) => l.startsWith(`${fn('block')} `))!
@@ -144,6 +145,7 @@ describe('fn ls', () => {
       '2',
       '0',
       '0',
+      '-',
       block.deployedAt,
       `${block.deployedBy.user}@${block.deployedBy.host}`,
     ])

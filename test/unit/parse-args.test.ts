@@ -86,7 +86,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, ls, invoke, logs, dlq, help')
+    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, ls, invoke, logs, dlq, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
@@ -97,6 +97,17 @@ describe('parseCliArgs', () => {
       expect(err.hint).toBe('run `fn help`')
     },
   )
+
+  it('reads pause --until as a duration from now or as an ISO time, and refuses anything else', () => {
+    const before = Date.now()
+    const until = parseCliArgs(['pause', 'f', '--until', '90m']).options.until!
+    expect(until.getTime() - before).toBeGreaterThanOrEqual(90 * 60_000)
+    expect(until.getTime() - Date.now()).toBeLessThanOrEqual(90 * 60_000)
+    expect(parseCliArgs(['pause', 'f', '--until', '2026-12-01T09:00:00Z']).options.until).toEqual(new Date('2026-12-01T09:00:00Z'))
+    expect(parseCliArgs(['pause', 'f']).options).toEqual({})
+    for (const bad of ['soon', '10', '2026-13-45T00:00:00Z']) expect(failure(['pause', 'f', '--until', bad]).message).toContain(`(got '${bad}')`)
+    expect(failure(['resume', 'f', '--until', '1h']).message).toBe("'--until' is only for 'fn pause'")
+  })
 
   it('names the unknown flag', () => {
     expect(failure(['dev', '--nope']).message).toContain("'--nope'")

@@ -1,4 +1,5 @@
 import { functionStatuses, type FunctionStatus } from '../../deploy/function-status.ts'
+import { PAUSED_INDEFINITELY } from '../../deploy/pause-function.ts'
 import type { ParsedArgs } from '../parse-args.ts'
 import { withRegistry } from './registry-command.ts'
 
@@ -15,7 +16,7 @@ export async function runLs(args: ParsedArgs): Promise<number> {
   return 0
 }
 
-const HEADER = ['NAME', 'VERSION', 'SUBJECT', 'STREAM', 'PENDING', 'IN FLIGHT', 'REDELIVERED', 'DLQ', 'DEPLOYED AT', 'DEPLOYED BY'] as const
+const HEADER = ['NAME', 'VERSION', 'SUBJECT', 'STREAM', 'PENDING', 'IN FLIGHT', 'REDELIVERED', 'DLQ', 'PAUSED', 'DEPLOYED AT', 'DEPLOYED BY'] as const
 /** Columns right-aligned (the counts). */
 const NUMERIC = new Set([4, 5, 6, 7])
 
@@ -33,6 +34,7 @@ export function formatFunctionTable(statuses: readonly FunctionStatus[]): string
       count(s.inFlight),
       count(s.redelivered),
       s.dlqProblem === null ? count(s.dlq) : `${count(s.dlq)}!`,
+      s.pausedUntil === null ? '-' : s.pausedUntil >= PAUSED_INDEFINITELY.toISOString() ? 'until resumed' : `until ${s.pausedUntil}`,
       s.deployedAt,
       `${s.deployedBy.user}@${s.deployedBy.host}`,
     ]),

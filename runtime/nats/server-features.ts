@@ -1,0 +1,29 @@
+/**
+ * Features of nats-server that jetfn uses only where the connected server has them, with the
+ * version that brought each (NATS-NOTES). A command that needs a newer server is refused before
+ * it changes anything, naming both versions.
+ */
+import type { NatsConnection } from '@nats-io/transport-node'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { compareVersions } from './nats-server-bin.ts'
+
+/** Each feature and the first nats-server version that has it. */
+export const SERVER_FEATURES = {
+  'consumer pause': '2.11.0',
+  'consumer reset': '2.14.0',
+} as const
+
+export type ServerFeature = keyof typeof SERVER_FEATURES
+
+/** The reason `version` lacks `feature`, or null when it has it. */
+export function missingFeature(feature: ServerFeature, version: string): string | null {
+  const needed = SERVER_FEATURES[feature]
+  return compareVersions(version, needed) < 0 ? `${feature} needs nats-server ${needed} or newer; the server connected is ${version}` : null
+}
+
+/** Throws `FN_SERVER_UNSUPPORTED` unless the server `nc` is connected to has `feature`. */
+export function requireFeature(nc: NatsConnection, feature: ServerFeature): void {
+  const version = nc.info?.version ?? '0.0.0'
+  const reason = missingFeature(feature, version)
+  if (reason) throw new FnError(FnErrorCode.ServerUnsupported, reason, { hint: 'upgrade nats-server (every node of the cluster)' })
+}
