@@ -113,6 +113,16 @@ export interface FnContext {
   }
 }
 
+/** A rate limit across replicas: see {@link FunctionDefinition.rateLimit}. */
+export interface RateLimit {
+  /** Runs that may start per `per`; an integer ≥ 1. */
+  limit: number
+  /** The period, e.g. `'1s'`, `'1m'`. */
+  per: Duration
+  /** Runs that may start at once; an integer ≥ 1. Default: `ceil(limit / 10)`. */
+  burst?: number
+}
+
 /** Where a new consumer starts: see {@link FunctionDefinition.startFrom}. */
 export type StartFrom = 'new' | 'all' | { seq: number } | { time: Date | string }
 
@@ -135,6 +145,14 @@ export interface FunctionDefinition<S extends FnSchema | undefined = undefined, 
    * position. Default: 'new'.
    */
   startFrom?: StartFrom
+  /**
+   * At most `limit` runs start per `per` across every replica together, however many run (a
+   * bucket in KV `FN_RATES`, shared with a compare-and-set). Messages over the limit wait in the
+   * replica (kept alive, never dead-lettered for it) until their turn. `burst`: runs that may start
+   * at once after a quiet spell; default a tenth of `limit`, at least 1. `per`: 100ms to 1d.
+   * Default: no limit.
+   */
+  rateLimit?: RateLimit
   /**
    * Handles one message. Resolving acks it; throwing retries it (`RetryAfterError` picks the delay,
    * `NonRetryableError` dead-letters at once). The return value is ignored.

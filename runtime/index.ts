@@ -18,6 +18,7 @@ export type {
   FunctionTuning,
   NatsConfig,
   PublishOptions,
+  RateLimit,
   RetryOptions,
   StartFrom,
   StreamConfig,

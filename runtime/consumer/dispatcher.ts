@@ -8,6 +8,7 @@ import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { encodeBatch } from './encode-batch.ts'
 import { planDispatch } from './flow-plan.ts'
 import type { Held } from './held-message.ts'
+import type { RateGate } from './rate-gate.ts'
 
 /** Options of {@link Dispatcher}. */
 export interface DispatcherOptions {
@@ -16,6 +17,8 @@ export interface DispatcherOptions {
   fn: () => RunnableFunction
   /** Whether dispatching is allowed now (the consumer is running). */
   running: () => boolean
+  /** The function's rate limit in this replica, when it has one: runs start only with its tokens. */
+  gate?: () => RateGate | undefined
   /** Largest batch handed to one thread. */
   maxBatch?: number | undefined
   /** A message's handler succeeded without outputs or log lines. */
@@ -62,8 +65,12 @@ export class Dispatcher {
     if (!this.#o.running()) return
     const { pool } = this.#o
     const fn = this.#o.fn()
+    let free = fn.concurrency - this.#running
+    const gate = this.#o.gate?.()
+    const claimed = gate && free > 0 && this.#queue.length > 0 ? gate.claim(Math.min(free, this.#queue.length)) : 0
+    if (gate) free = claimed
     const plan = planDispatch({
-      free: fn.concurrency - this.#running,
+      free,
       queued: this.#queue.length,
       running: this.#running,
       blockingMs: pool.blockingMs(fn.name),
@@ -71,11 +78,14 @@ export class Dispatcher {
       idleThreads: pool.idleThreads,
       ...(this.#o.maxBatch ? { maxBatch: this.#o.maxBatch } : {}),
     })
+    let sent = 0
     for (const size of plan) {
       const batch = this.#queue.splice(0, size)
       this.#running += batch.length
+      sent += batch.length
       this.#send(fn, batch)
     }
+    if (gate && claimed > sent) gate.unclaim(claimed - sent)
   }
 
   #send(fn: RunnableFunction, batch: Held[]): void {

@@ -5,6 +5,7 @@ import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 import type { RunnableFunction } from '../function/runnable-function.ts'
 import type { InvocationObserver } from '../observe/invocation-event.ts'
 import type { WorkerPool } from '../pool/worker-pool.ts'
+import type { TakeTokens } from './rate-gate.ts'
 
 /** Options of `FunctionConsumer`. */
 export interface FunctionConsumerOptions {
@@ -28,5 +29,7 @@ export interface FunctionConsumerOptions {
   observer?: InvocationObserver
   /** `host:pid` of this replica, for events. */
   replicaId?: string
+  /** Takes tokens from a function's shared rate bucket; needed by functions with `rateLimit`. */
+  takeTokens?: TakeTokens
 }
 

@@ -5,9 +5,9 @@
  * Bounds: at most `concurrency` messages run at once; at most `concurrency + prefetch` are held
  * (running, queued or being settled) or asked for. Every held message gets `working()` often
  * enough that `ack_wait` never expires while it is held, so a prefetched message is never
- * redelivered elsewhere behind this replica's back. Policy lives in small pure modules
- * (`flow-plan.ts`, `ack-batcher.ts`, `settle/settle-outcome.ts`); this class holds messages and
- * runs the lifecycle, and `update()` rebuilds whatever depends on the function's options.
+ * redelivered elsewhere behind this replica's back. Policy lives in small modules (`flow-plan.ts`,
+ * `ack-batcher.ts`, `rate-gate.ts`, `settle/settle-outcome.ts`); this class holds messages and runs
+ * the lifecycle, and `update()` rebuilds whatever depends on the function's options.
  */
 import type { Msg, Subscription } from '@nats-io/transport-node'
 import type { Logger } from 'pino'
@@ -21,6 +21,7 @@ import { settleOutcome, type SettlePorts } from '../settle/settle-outcome.ts'
 import { Settler } from '../settle/settler.ts'
 import { AckBatcher } from './ack-batcher.ts'
 import { Dispatcher } from './dispatcher.ts'
+import { gateFor, type RateGate } from './rate-gate.ts'
 import type { FunctionConsumerOptions } from './function-consumer-options.ts'
 import { holdLimits, keepAliveMs } from './flow-plan.ts'
 import { watchMaxDeliveries } from './max-deliveries-watch.ts'
@@ -30,7 +31,6 @@ import { HeldSet } from './held-set.ts'
 import { routeDelivery, type RouteContext } from './route-delivery.ts'
 
 export type { RunnableFunction } from '../function/runnable-function.ts'
-
 export type { FunctionConsumerOptions } from './function-consumer-options.ts'
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
@@ -44,6 +44,7 @@ export class FunctionConsumer {
   readonly #held: HeldSet<Held>
   #log: Logger
   readonly #dispatcher: Dispatcher
+  #gate: RateGate | undefined
   #fn: RunnableFunction
   #state: ConsumerState = 'idle'
   #lastSubject = ''
@@ -73,10 +74,12 @@ export class FunctionConsumer {
       pool: opts.pool,
       fn: () => this.#fn,
       running: () => this.#state === 'running',
+      gate: () => this.#gate,
       maxBatch: opts.maxBatch,
       ok: (d, fn, durationMs) => this.#onOk(d, fn, durationMs),
       outcome: (d, fn, outcome) => this.#onOutcome(d, fn, outcome),
     })
+    this.#gate = gateFor(undefined, opts.fn, opts.takeTokens, () => this.#dispatcher.schedule(), this.#log)
     this.#pull = new PullLoop({
       nc: opts.nc,
       stream: opts.fn.stream,
@@ -133,6 +136,7 @@ export class FunctionConsumer {
     if (fn.stream !== this.#fn.stream) throw new Error(`consumer ${this.#o.consumer} cannot move from stream ${this.#fn.stream} to ${fn.stream}: start a new one`)
     this.#fn = fn
     this.#log = this.#o.log(fn)
+    this.#gate = gateFor(this.#gate, fn, this.#o.takeTokens, () => this.#dispatcher.schedule(), this.#log)
     if (this.#state === 'failed') {
       this.#state = 'running'
       this.#pull.start()
@@ -175,6 +179,7 @@ export class FunctionConsumer {
       }
     } finally {
       this.#held.stopKeepAlive()
+      this.#gate?.close()
       this.#acks.flush()
       this.#settler.close()
       this.#advisories?.unsubscribe()
@@ -230,10 +235,8 @@ export class FunctionConsumer {
       if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
       if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
     }
-    if (outcome.kind === 'ok' && outcome.outputs.length === 0) {
-      d.acking = true
-      this.#acks.add(d)
-    } else void this.#settle(d, outcome, fn)
+    if (outcome.kind === 'ok' && outcome.outputs.length === 0) this.#onOk(d, fn, outcome.durationMs)
+    else void this.#settle(d, outcome, fn)
   }
 
   /** What settling one outcome does, bound to this consumer and its current logger. */
@@ -252,16 +255,12 @@ export class FunctionConsumer {
     try {
       if (outcome.kind === 'requeue') {
         this.#log.debug({ seq: d.seq, reason: outcome.reason }, 'message requeued without blame')
-        if (this.#state !== 'running') return this.#release(d)
-        this.#dispatcher.push(d, true)
-        return
+        return this.#state === 'running' ? this.#dispatcher.push(d, true) : this.#release(d)
       }
       if (outcome.kind === 'unloadable') {
-        // Not the message's fault: hand it back at once (another replica may load the bundle)
-        // and stop fetching, rather than cycle messages through a thread that cannot run them.
+        // Not the message's fault: hand it back (another replica may load it) and stop fetching.
         this.#release(d)
-        this.#fail(fn, `${outcome.error.name}: ${outcome.error.message}`)
-        return
+        return this.#fail(fn, `${outcome.error.name}: ${outcome.error.message}`)
       }
       await settleOutcome(d, outcome, fn.retry, this.#ports())
       this.#forget([d])

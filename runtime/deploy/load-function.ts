@@ -67,5 +67,6 @@ export function toRunnable(built: Omit<BuiltFunction, 'file'>, stream: string): 
     ackWaitMs: o.ackWaitMs,
     startFrom: o.startFrom,
     retry: o.retry,
+    ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
   }
 }

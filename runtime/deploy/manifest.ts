@@ -41,6 +41,7 @@ const optionsSchema = z.object({
   ackWaitMs: z.number().positive(),
   // Manifests written before startFrom existed start new consumers at new messages.
   startFrom: z.union([z.literal('new'), z.literal('all'), z.object({ seq: z.number().int().positive() }), z.object({ time: z.string() })]).default('new'),
+  rateLimit: z.object({ limit: z.number().int().positive(), perMs: z.number().positive(), burst: z.number().int().positive() }).optional(),
   retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),
 })
 

@@ -8,7 +8,9 @@ import { z } from 'zod'
 import type { ResolvedConfig } from '../config/config-schema.ts'
 import { natsSubject, retryFieldSchemas, tuningFieldSchemas } from '../config/field-schemas.ts'
 import { formatIssues, issueMessage, quoteValue, unlisted } from '../config/format-issues.ts'
+import { durationMs as durationField } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { defaultBurst } from '../rate/gcra.ts'
 
 /** Longest function name: it becomes part of consumer names, DLQ subjects and KV keys. */
 export const MAX_FUNCTION_NAME_LENGTH = 64
@@ -44,6 +46,16 @@ const startFromSchema = z.unknown().transform((v, ctx): ResolvedStartFrom => {
   return { time: d.toISOString() }
 })
 
+/** Longest `rateLimit.per`: one day. */
+export const MAX_RATE_PERIOD_MS = 86_400_000
+
+/** `rateLimit` resolved: at most `limit` runs start per `perMs` across every replica, bursts of up to `burst`. */
+export interface ResolvedRateLimit {
+  limit: number
+  perMs: number
+  burst: number
+}
+
 /** Where a new consumer starts, resolved (`time` as an ISO string). */
 export type ResolvedStartFrom = 'new' | 'all' | { seq: number } | { time: string }
 
@@ -56,6 +68,13 @@ const functionOptionsSchema = z.strictObject({
   timeout: tuningFieldSchemas.timeout.optional(),
   timeoutGrace: tuningFieldSchemas.timeoutGrace.optional(),
   ackWait: tuningFieldSchemas.ackWait.optional(),
+  rateLimit: z
+    .strictObject({
+      limit: z.number().int().min(1).max(1_000_000),
+      per: durationField({ min: 100, max: MAX_RATE_PERIOD_MS }),
+      burst: z.number().int().min(1).max(1_000_000).optional(),
+    })
+    .optional(),
   retry: z
     .strictObject({
       maxDeliver: retryFieldSchemas.maxDeliver.optional(),
@@ -96,6 +115,8 @@ export interface ResolvedFunctionOptions {
   ackWaitMs: number
   /** Where the consumer starts when first created. */
   startFrom: ResolvedStartFrom
+  /** Runs started per period across every replica, when limited (`rateLimit`). */
+  rateLimit?: ResolvedRateLimit | undefined
   /** Redelivery policy. */
   retry: {
     /** Deliveries before dead-lettering, the first included. */
@@ -182,6 +203,7 @@ export function resolveFunctionOptions(
     timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
     ackWaitMs: o.ackWait ?? d.ackWaitMs,
     startFrom: o.startFrom ?? 'new',
+    ...(o.rateLimit ? { rateLimit: Object.freeze({ limit: o.rateLimit.limit, perMs: o.rateLimit.per, burst: o.rateLimit.burst ?? defaultBurst(o.rateLimit.limit) }) } : {}),
     retry,
   })
 }

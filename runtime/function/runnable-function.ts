@@ -1,5 +1,5 @@
 import type { RetryPolicy } from '../settle/backoff.ts'
-import type { ResolvedStartFrom } from './function-options.ts'
+import type { ResolvedRateLimit, ResolvedStartFrom } from './function-options.ts'
 
 /** A function as a replica runs it: resolved options plus where its code is. */
 export interface RunnableFunction {
@@ -17,4 +17,6 @@ export interface RunnableFunction {
   /** Where the consumer starts when it is first created. */
   startFrom: ResolvedStartFrom
   retry: RetryPolicy
+  /** Runs started per period across every replica; unset: no limit. */
+  rateLimit?: ResolvedRateLimit | undefined
 }

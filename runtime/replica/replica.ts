@@ -20,6 +20,8 @@ import { hostname } from 'node:os'
 import { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 import { logUnsettled, type HeldAtStop } from './unsettled-report.ts'
 import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
+import { ownReplicas } from '../nats/own-replicas.ts'
+import { SharedRates } from '../rate/shared-rate.ts'
 
 /** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
 const ACK_FLOOR_REFRESH_MS = 10_000
@@ -61,6 +63,7 @@ export class Replica {
   #observer: InvocationObserver | undefined
   #events: EventPublisher | undefined
   #payloads: DeadLetterPayloads | undefined
+  #rates: SharedRates | undefined
   /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
   readonly #ackFloors = new Map<string, number>()
   #floorTimer: NodeJS.Timeout | undefined
@@ -115,6 +118,7 @@ export class Replica {
       const { config } = this.#o
       this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
       this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config, this.#nc.info) })
+      this.#rates = new SharedRates(this.#nc, { create: true, replicas: ownReplicas(this.#nc.info, config.jetfn.replicas) })
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
       for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
@@ -193,6 +197,7 @@ export class Replica {
       observer: this.#require('observer', this.#observer),
       replicaId: this.id,
       payloads: this.#require('payloads', this.#payloads),
+      takeTokens: (name, want, rate) => this.#require('rates', this.#rates).take(name, want, rate),
       ensureConsumer: async (current) => {
         const clog = this.#fnLog(current)
         // Replaced meanwhile (moved to another stream): the new consumer is another object.

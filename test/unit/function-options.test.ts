@@ -132,7 +132,7 @@ describe('resolveFunctionOptions', () => {
 
   it('names an unknown option without offering the loader-only fields', () => {
     expect(failure({ subject: 'a', handler, timout: '1s' }).message).toBe(
-      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'retry', 'handler', 'schema')",
+      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'rateLimit', 'retry', 'handler', 'schema')",
     )
   })
 
@@ -152,6 +152,21 @@ describe('resolveFunctionOptions', () => {
     [{ time: 'yesterday' }, "'startFrom.time' must be a Date or an ISO time (got 'yesterday')"],
   ])('refuses startFrom %o', (startFrom, message) => {
     expect(failure({ subject: 'a', handler, startFrom }).message).toContain(message)
+  })
+
+  it('resolves rateLimit to a period in ms and a burst of a tenth of the limit unless given', () => {
+    expect(resolve({ subject: 'a', handler, rateLimit: { limit: 100, per: '1m' } }).rateLimit).toEqual({ limit: 100, perMs: 60_000, burst: 10 })
+    expect(resolve({ subject: 'a', handler, rateLimit: { limit: 3, per: 1_000, burst: 3 } }).rateLimit).toEqual({ limit: 3, perMs: 1_000, burst: 3 })
+    expect(resolve({ subject: 'a', handler }).rateLimit).toBeUndefined()
+  })
+
+  it.each([
+    [{ limit: 0, per: '1s' }, "'rateLimit.limit' must be at least 1 (got 0)"],
+    [{ limit: 10, per: '10ms' }, "'rateLimit.per' must be at least 100ms (got '10ms')"],
+    [{ limit: 10 }, "'rateLimit.per'"],
+    [{ limit: 10, per: '1s', key: { header: 'Customer-Id' } }, "'rateLimit.key'"],
+  ])('refuses rateLimit %o', (rateLimit, message) => {
+    expect(failure({ subject: 'a', handler, rateLimit }).message).toContain(message)
   })
 
   it('lists every problem, one per line', () => {
