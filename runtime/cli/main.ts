@@ -12,6 +12,7 @@ import { runLs } from './commands/ls.ts'
 import { runDev } from './commands/dev.ts'
 import { runInit } from './commands/init.ts'
 import { runPause, runResume } from './commands/pause.ts'
+import { runReplay } from './commands/replay.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
@@ -51,6 +52,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runPause(args)
       case 'resume':
         return await runResume(args)
+      case 'replay':
+        return await runReplay(args)
       case 'rollback':
         await runRollback({ configFile: args.config, name: args.positionals[0]!, to: args.options.to })
         return 0

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util'
 import { parseDuration } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 
-export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -39,6 +39,14 @@ export interface CommandOptions {
   force?: boolean
   /** `--until <time|duration>` (pause): when the pause ends; absent means until `fn resume`. */
   until?: Date
+  /** `--from-seq N` (replay): the first stream sequence to re-run. */
+  fromSeq?: number
+  /** `--since <time|duration>` (replay): re-run what was stored from then (a duration counts back from now). */
+  since?: Date
+  /** `--yes` (replay): do not ask for confirmation. */
+  yes?: boolean
+  /** `--wait` (replay): follow the replay until every message has settled. */
+  wait?: boolean
 }
 
 export interface ParsedArgs {
@@ -72,6 +80,10 @@ const FLAG_DEFS = {
   follow: { type: 'boolean', short: 'f' },
   force: { type: 'boolean' },
   until: { type: 'string' },
+  'from-seq': { type: 'string' },
+  since: { type: 'string' },
+  yes: { type: 'boolean', short: 'y' },
+  wait: { type: 'boolean' },
 } as const
 
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
@@ -83,6 +95,7 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   rollback: { usage: 'fn rollback <function> [--to <version>]', summary: 're-deploy the previous version (or the one whose hash starts with --to)', args: [1, 1], flags: ['to'] },
   pause: { usage: 'fn pause <function> [--until <time|duration>] [--json]', summary: 'stop delivering a function\'s messages on every replica (they wait in the stream) until `fn resume` or --until (an ISO time, or a duration such as 2h)', args: [1, 1], flags: ['until', 'json'] },
   resume: { usage: 'fn resume <function> [--json]', summary: 'deliver a paused function\'s messages again', args: [1, 1], flags: ['json'] },
+  replay: { usage: 'fn replay <function> (--from-seq N | --since <time|duration>) [--yes] [--wait]', summary: "re-run what the function's stream holds from a point, on the version deployed; outputs are published again", args: [1, 1], flags: ['from-seq', 'since', 'yes', 'wait'] },
   ls: { usage: 'fn ls [--json]', summary: 'deployed functions: version, subject, pending, in flight, redelivered, DLQ count', args: [0, 0], flags: ['json'] },
   invoke: { usage: 'fn invoke <function> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]', summary: "publish to a function's subject and show the outcome", args: [1, 1], flags: ['data', 'file', 'no-wait', 'timeout', 'json'] },
   logs: { usage: 'fn logs <function> [--follow] [--json]', summary: "live tail of a function's invocations and log lines", args: [1, 1], flags: ['follow', 'json'] },
@@ -128,6 +141,9 @@ export function parseCliArgs(argv: readonly string[]): ParsedArgs {
   const [min, max] = spec.args
   if (rest.length < min) throw new FnError(FnErrorCode.UsageInvalid, `missing argument: usage: ${spec.usage}`)
   if (rest.length > max) throw new FnError(FnErrorCode.UsageInvalid, `unexpected argument '${rest[max]}': usage: ${spec.usage}`)
+  if (first === 'replay' && (v['from-seq'] === undefined) === (v.since === undefined)) {
+    throw new FnError(FnErrorCode.UsageInvalid, 'fn replay needs one of --from-seq or --since', { hint: `usage: ${spec.usage}` })
+  }
   if (first === 'dlq' && !(DLQ_COMMANDS as readonly string[]).includes(rest[0]!)) {
     throw new FnError(FnErrorCode.UsageInvalid, `unknown dlq command '${rest[0]}'`, { hint: `usage: ${spec.usage}` })
   }
@@ -152,13 +168,20 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (v.follow === true) o.follow = true
   if (v.force === true) o.force = true
   if (typeof v.until === 'string') o.until = pointInTime('--until', v.until)
+  if (typeof v['from-seq'] === 'string') o.fromSeq = positiveInt('--from-seq', v['from-seq'])
+  if (typeof v.since === 'string') o.since = pointInTime('--since', v.since, -1)
+  if (v.yes === true) o.yes = true
+  if (v.wait === true) o.wait = true
   return o
 }
 
-/** A time: a duration from now (`'90m'`, `'2h'`) or a date and time (`'2026-12-01T09:00:00Z'`). */
-function pointInTime(flag: string, value: string, now = Date.now()): Date {
+/**
+ * A time: a duration from now (`'90m'`, `'2h'`; ahead, or back with `direction` -1) or a date and
+ * time (`'2026-12-01T09:00:00Z'`).
+ */
+function pointInTime(flag: string, value: string, direction: 1 | -1 = 1): Date {
   try {
-    return new Date(now + parseDuration(value))
+    return new Date(Date.now() + direction * parseDuration(value))
   } catch {
     // not a duration: a time, below
   }

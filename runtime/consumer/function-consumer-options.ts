@@ -29,6 +29,8 @@ export interface FunctionConsumerOptions {
   observer?: InvocationObserver
   /** `host:pid` of this replica, for events. */
   replicaId?: string
+  /** Set on the consumer of a replay (`fn replay`): its id, and the last stream sequence it re-runs. */
+  replay?: { id: string; throughSeq: number } | undefined
   /** Takes tokens from a function's shared rate bucket; needed by functions with `rateLimit`. */
   takeTokens?: TakeTokens
 }

@@ -49,13 +49,14 @@ export class FunctionConsumer {
   #state: ConsumerState = 'idle'
   #lastSubject = ''
   #advisories: Subscription | undefined
-  readonly #routeContext: RouteContext = { running: false, fn: '', retry: { maxDeliver: 1, backoffMs: [], jitter: 0 }, blocked: undefined }
+  readonly #routeContext: RouteContext = { running: false, fn: '', retry: { maxDeliver: 1, backoffMs: [], jitter: 0 }, blocked: undefined, throughSeq: undefined }
 
   constructor(opts: FunctionConsumerOptions) {
     this.#o = opts
     this.#fn = opts.fn
     this.#log = opts.log(opts.fn)
-    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: this.#log, payloads: opts.payloads })
+    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: this.#log, payloads: opts.payloads, replayId: opts.replay?.id })
+    this.#routeContext.throughSeq = opts.replay?.throughSeq
     this.#held = new HeldSet((d) => this.#settler.working(d))
     this.#acks = new AckBatcher((group) => {
       void this.#settler.ack(group).finally(() => {
@@ -214,7 +215,7 @@ export class FunctionConsumer {
         return this.#deadLetter(d, route.errorKind, route.error, route.version)
       case 'skip':
         // Not run, and not counted as a run; logged, since any publisher can set the header.
-        this.#log.info({ seq: d.seq, replayFor: route.replayFor }, "replay of another function's dead letter acked without running it")
+        if ('replayFor' in route) this.#log.info({ seq: d.seq, replayFor: route.replayFor }, "replay of another function's dead letter acked without running it")
         void this.#settler.ack([d]).finally(() => this.#forget([d]))
         return
       case 'queue':

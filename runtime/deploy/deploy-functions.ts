@@ -116,6 +116,8 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
       file: built.file,
     }
     const current = await opts.registry.get(manifest.name).catch(() => undefined)
+    // Replays in progress go on, on the new version.
+    if (current?.replays?.length && current.stream === stream) manifest.replays = current.replays
     if (sameDeployment(current, manifest)) {
       results.push({ name: manifest.name, file: built.file, status: 'unchanged', version: manifest.version })
       continue

@@ -17,10 +17,12 @@ export async function removeFunction(registry: Registry, jsm: JetStreamManager, 
   const manifest = await registry.get(name)
   if (!manifest) throw notFound(name)
   await registry.delete(name)
-  try {
-    await jsm.consumers.delete(manifest.stream, consumerName(name))
-  } catch (err) {
-    if (!isNotFound(err)) throw err
+  for (const consumer of [consumerName(name), ...(manifest.replays ?? []).map((r) => r.consumer)]) {
+    try {
+      await jsm.consumers.delete(manifest.stream, consumer)
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+    }
   }
   return manifest
 }
@@ -48,6 +50,8 @@ export async function rollbackFunction(registry: Registry, name: string, to?: st
     throw new FnError(FnErrorCode.FunctionNotFound, `the bundle of '${name}' version ${target.version.slice(0, 12)} is no longer stored`)
   }
   const manifest: FunctionManifest = { ...target, deployedAt: new Date().toISOString(), deployedBy: deployer(), rolledBackFrom: current?.version }
+  // Replays in progress go on, on the version restored; those of the old manifest ended long ago.
+  manifest.replays = current?.stream === target.stream && current.replays?.length ? current.replays : undefined
   await registry.put(manifest)
   return { from: current?.version, to: manifest }
 }

@@ -28,6 +28,29 @@ export interface FunctionManifest {
   file?: string | undefined
   /** Set by `fn rollback`: the version that was replaced. */
   rolledBackFrom?: string | undefined
+  /** Replays in progress (`fn replay`): each runs on its own consumer beside `fn_<name>`. */
+  replays?: ReplayRun[] | undefined
+}
+
+/**
+ * A replay of a function's stream from a point (`fn replay`): the messages from `fromSeq` through
+ * `throughSeq` that match the function's subject run again, on the version deployed, through the
+ * durable consumer `consumer`. Its outputs and dead letters carry `r<id>` in their ids, so they are
+ * new messages, not duplicates of the first run's.
+ */
+export interface ReplayRun {
+  /** Short unique id (base 36), in the consumer name and in output and dead-letter ids. */
+  id: string
+  /** `fn_<name>_replay_<id>`. */
+  consumer: string
+  /** The point asked for: a stream sequence, or an ISO time (the first message stored at or after it). */
+  from: { seq: number } | { time: string }
+  /** Last stream sequence replayed: what the stream held when the replay began. */
+  throughSeq: number
+  /** Messages to re-run, as counted when the replay began. */
+  count: number
+  startedAt: string
+  startedBy: { user: string; host: string }
 }
 
 const optionsSchema = z.object({
@@ -56,6 +79,19 @@ const manifestSchema = z.object({
   deployedBy: z.object({ user: z.string(), host: z.string() }),
   file: z.string().optional(),
   rolledBackFrom: z.string().optional(),
+  replays: z
+    .array(
+      z.object({
+        id: z.string().regex(/^[0-9a-z]+$/),
+        consumer: z.string(),
+        from: z.union([z.object({ seq: z.number().int().positive() }), z.object({ time: z.string() })]),
+        throughSeq: z.number().int().positive(),
+        count: z.number().int().nonnegative(),
+        startedAt: z.string(),
+        startedBy: z.object({ user: z.string(), host: z.string() }),
+      }),
+    )
+    .optional(),
 })
 
 /** Parses a manifest read from KV; throws with the key and the first problem if it is not one. */

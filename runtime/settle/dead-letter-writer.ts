@@ -51,7 +51,7 @@ export class DeadLetterWriter {
   }
 
   async write(facts: DeadLetterFacts, data: Uint8Array, rawHeaders?: Uint8Array): Promise<StoredDeadLetter> {
-    const id = deadLetterId(facts.fn, facts.stream, facts.seq)
+    const id = deadLetterId(facts.fn, facts.stream, facts.seq, facts.replayId)
     let h = deadLetterHeaders(facts)
     if (facts.original && headerBytes(h) > MAX_HEADER_BLOCK) {
       // JetStream refuses a header block over 64 KiB ("header size exceeds maximum allowed of

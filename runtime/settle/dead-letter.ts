@@ -19,6 +19,8 @@ export interface DeadLetterFacts {
   subject: string
   failedAt: Date
   original: WireHeaders
+  /** Set when the message ran in a replay (`fn replay`): the dead letter's id carries it. */
+  replayId?: string | undefined
 }
 
 /** Header names a dead letter carries. Tools (`fn dlq`) read them by these names. */
@@ -60,9 +62,12 @@ export function deadLetterSubject(fn: string): string {
   return `fn.dlq.${fn}`
 }
 
-/** The dead letter's id (`Nats-Msg-Id`), also its Object Store name when it needs one. */
-export function deadLetterId(fn: string, stream: string, seq: number): string {
-  return `dlq:${fn}:${stream}:${seq}`
+/**
+ * The dead letter's id (`Nats-Msg-Id`), also its Object Store name when it needs one:
+ * `dlq:<fn>:<stream>:<seq>`, and `dlq:<fn>:<stream>:<seq>:r<replay id>` for a run of `fn replay`.
+ */
+export function deadLetterId(fn: string, stream: string, seq: number, replayId?: string): string {
+  return replayId === undefined ? `dlq:${fn}:${stream}:${seq}` : `dlq:${fn}:${stream}:${seq}:r${replayId}`
 }
 
 /** Builds the headers of a dead letter. Linear in the number of original headers. */
@@ -90,7 +95,7 @@ export function deadLetterHeaders(f: DeadLetterFacts): MsgHdrs {
   map.set(DlqHeader.SourceSeq, [String(f.seq)])
   map.set(DlqHeader.SourceSubject, [f.subject])
   map.set(DlqHeader.FailedAt, [f.failedAt.toISOString()])
-  map.set('Nats-Msg-Id', [deadLetterId(f.fn, f.stream, f.seq)])
+  map.set('Nats-Msg-Id', [deadLetterId(f.fn, f.stream, f.seq, f.replayId)])
   return h
 }
 

@@ -31,6 +31,8 @@ export interface SettlerOptions {
   payloads: DeadLetterPayloads
   /** How long to wait for a confirmation (ack, publish), ms. Default 5 000. */
   confirmTimeoutMs?: number
+  /** Set on a replay (`fn replay`): its id, put in output and dead-letter ids so they are new messages. */
+  replayId?: string | undefined
 }
 
 interface PendingConfirm {
@@ -143,7 +145,8 @@ export class Settler {
   }
 
   /**
-   * Publishes a handler's buffered outputs, each with `Nats-Msg-Id = <fn>:<stream>:<seq>:<n>`, and
+   * Publishes a handler's buffered outputs, each with `Nats-Msg-Id = <fn>:<stream>:<seq>:<n>`
+   * (`<fn>:<stream>:<seq>:r<replay id>:<n>` in a replay), and
    * waits until JetStream has stored every one. A redelivery within the duplicate window
    * publishes the same ids, which the stream drops. A failed publish is tried again here a few
    * times (a leader election takes a second or two) before it fails the invocation: a nak would
@@ -156,7 +159,8 @@ export class Settler {
   async #publishOutput(d: Delivery, out: WireOutput, n: number): Promise<void> {
     const h = natsHeaders()
     if (out.headers) for (const [k, values] of out.headers) for (const v of values) h.append(k, v)
-    const opts = { msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${n}`, headers: h, timeout: this.#timeout }
+    const run = this.#o.replayId === undefined ? '' : `r${this.#o.replayId}:`
+    const opts = { msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${run}${n}`, headers: h, timeout: this.#timeout }
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#o.js.publish(out.subject, out.data, opts)
@@ -187,6 +191,7 @@ export class Settler {
       subject: d.subject,
       failedAt: new Date(),
       original: d.headers,
+      replayId: this.#o.replayId,
     }
     const stored = await this.#writer.write(facts, d.data, opts.rawHeaders)
     this.#publishQuietly(d.reply, TERM)

@@ -3,7 +3,7 @@ import { routeDelivery } from '../../runtime/consumer/route-delivery.ts'
 
 const retry = { maxDeliver: 3, backoffMs: [10], jitter: 0 }
 const ctx = { running: true, fn: 'charge', retry, blocked: undefined }
-const d = { deliveries: 1, headers: null }
+const d = { seq: 10, deliveries: 1, headers: null }
 
 describe('routeDelivery', () => {
   it('queues an ordinary delivery', () => {
@@ -35,5 +35,10 @@ describe('routeDelivery', () => {
   it("skips a replay meant for another function, and runs its own", () => {
     expect(routeDelivery({ ...d, headers: [['Fn-Replay-For', ['reserve']]] }, ctx)).toEqual({ to: 'skip', replayFor: 'reserve' })
     expect(routeDelivery({ ...d, headers: [['Fn-Replay-For', ['charge']]] }, ctx)).toEqual({ to: 'queue' })
+  })
+
+  it('on the consumer of a replay, skips what was stored after the replay began', () => {
+    expect(routeDelivery({ ...d, seq: 10 }, { ...ctx, throughSeq: 10 })).toEqual({ to: 'queue' })
+    expect(routeDelivery({ ...d, seq: 11 }, { ...ctx, throughSeq: 10 })).toEqual({ to: 'skip', pastReplay: 10 })
   })
 })
