@@ -17,6 +17,7 @@ import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
 import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
 import type { Registry } from './registry.ts'
+import { endFinishedReplays } from './replay-function.ts'
 
 /** What a deploy did to one function. */
 export interface DeployResult {
@@ -134,6 +135,8 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     await opts.registry.put(manifest)
     results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
   }
+  // Replays (`fn replay`) that have run to their end: their consumers and entries go.
+  for (const { built } of picked) await endFinishedReplays({ jsm: opts.jsm, registry: opts.registry }, built.options.name)
   return results
 }
 
