@@ -131,7 +131,7 @@ flags:
   --memory <quantity>      memory request and limit (default: pool.threads x pool.maxOldGenerationSizeMb + 256Mi, else 1Gi)
   --auth <method>          how pods authenticate: creds, token, user, nkey or none (default: what fn.config.ts uses);
                            the Secret carries it, and fn.config.ts reads it from NATS_CREDS (a mounted file's path),
-                           NATS_TOKEN, NATS_USER/NATS_PASSWORD or NATS_NKEY_SEED; TLS files (nats.tls) from NATS_CA,
+                           NATS_TOKEN, NATS_USER/NATS_PASSWORD or NATS_NKEY (a seed file's path); TLS files from NATS_CA,
                            NATS_CERT, NATS_KEY
   --force                  overwrite files that fn k8s did not write (a Dockerfile of your own)`
 

@@ -13,7 +13,7 @@ import { dockerfileLines, dockerignoreLines } from './dockerfile.ts'
 import { resolveK8sOptions, type K8sFlags, type K8sOptions } from './k8s-options.ts'
 import { appName, readProjectFunctions, readProjectPackage, type ProjectPackage } from './k8s-project.ts'
 import type { K8sFunction, K8sSpec } from './k8s-spec.ts'
-import { configAuthKind, natsSecretEntries, SECRET_CONFIG_FIELDS } from './nats-auth-wiring.ts'
+import { configAuthKind, natsSecretEntries, SECRET_CONFIG_FIELDS, type NatsAuthKind } from './nats-auth-wiring.ts'
 import { scaledObjectManifest } from './scaled-object-manifest.ts'
 import { createSecretCommand, secretTemplateComment, secretTemplateManifest } from './secret-template.ts'
 import { markerLine, writeGeneratedFiles, type FileOutcome, type GeneratedFile } from './write-generated-files.ts'
@@ -76,13 +76,13 @@ function checkConfig(loaded: LoadedConfig, cwd: string): void {
   if (file !== undefined && (isAbsolute(file) || file.startsWith('..'))) {
     throw new FnError(FnErrorCode.K8sFailed, `${file}: the config must be inside the project (${cwd}): the image is built from the project directory`)
   }
-  for (const [field, env] of Object.entries(SECRET_CONFIG_FIELDS) as Array<[keyof typeof SECRET_CONFIG_FIELDS, string]>) {
+  for (const [field, kind] of Object.entries(SECRET_CONFIG_FIELDS) as Array<[keyof typeof SECRET_CONFIG_FIELDS, NatsAuthKind]>) {
     const value = config.nats[field]
     // The image copies the config file: a credential written in it would ship in every layer. The
     // compiled code holds the config's literals (and its local imports'), in one of three quotes.
     if (value !== undefined && [JSON.stringify(value), `'${value}'`, `\`${value}\``].some((literal) => loaded.code.includes(literal))) {
       throw new FnError(FnErrorCode.K8sFailed, `${label}: 'nats.${field}' is written in the file, and the image would carry it`, {
-        hint: `read it from the environment: ${field}: process.env.${env} (the Deployment sets ${env} from the Secret)`,
+        hint: `read it from the environment, which the Deployment sets from the Secret: nats: { ${natsSecretEntries(kind, undefined).flatMap((e) => e.configCode ?? []).join(', ')} }`,
       })
     }
   }
@@ -118,9 +118,8 @@ function decideSpec({ options, loaded, pkg, functions, cwd, stopMarginMs, notes 
 
   const auth = options.auth ?? configAuthKind(config.nats)
   for (const e of natsSecretEntries(auth, config.nats.tls)) {
-    if (e.configField !== undefined && !loaded.code.includes(e.env)) {
-      const field = e.configField.replace(/^nats\./, '')
-      notes.push(`${loaded.file ?? 'fn.config.ts'} does not read ${e.env}: the pod sets it${e.file ? ` to ${e.file} (mounted from the Secret)` : ' from the Secret'}; write nats: { ${field.replace(/^tls\.(\w+)$/, 'tls: { $1')}: process.env.${e.env}${field.startsWith('tls.') ? ' }' : ''} }`)
+    if (e.configCode !== undefined && !loaded.code.includes(e.env)) {
+      notes.push(`${loaded.file ?? 'fn.config.ts'} does not read ${e.env}: the pod sets it${e.file ? ` to ${e.file} (mounted from the Secret)` : ' from the Secret'}; write nats: { ${e.configCode} }`)
     }
   }
   if (functions.length === 0) notes.push(`no functions in ${config.functionsDir}/: no ScaledObject is written (KEDA needs a trigger); re-run fn k8s once there are`)

@@ -20,7 +20,8 @@ export const NATS_ENV = {
   token: 'NATS_TOKEN',
   user: 'NATS_USER',
   pass: 'NATS_PASSWORD',
-  nkeySeed: 'NATS_NKEY_SEED',
+  /** Path of a file holding the user's NKey seed (`SU…`). */
+  nkey: 'NATS_NKEY',
   ca: 'NATS_CA',
   cert: 'NATS_CERT',
   key: 'NATS_KEY',
@@ -39,8 +40,11 @@ export interface SecretEntry {
   env: string
   /** Mounted as this file (absolute path); `env` then holds the path. */
   file?: string
-  /** The `fn.config.ts` field that reads it (`credsFile: process.env.NATS_CREDS`); none for `NATS_URL`, which jetfn reads itself. */
-  configField?: string
+  /**
+   * What `fn.config.ts` writes inside `nats: { … }` to read it (`credsFile: process.env.NATS_CREDS`);
+   * none for `NATS_URL`, which jetfn reads itself.
+   */
+  configCode?: string
   /** What a deployer (laptop, CI) sets instead when it runs `fn deploy`, as `VAR=value`. */
   deployer: string
 }
@@ -52,24 +56,24 @@ export function natsSecretEntries(auth: NatsAuthKind, tls: ResolvedConfig['nats'
   ]
   switch (auth) {
     case 'creds':
-      entries.push({ key: 'nats.creds', placeholder: '<the replica role\'s .creds file: nsc generate creds, or fn auth>', env: NATS_ENV.creds, file: `${NATS_SECRET_DIR}/nats.creds`, configField: 'nats.credsFile', deployer: `${NATS_ENV.creds}=./deployer.creds` })
+      entries.push({ key: 'nats.creds', placeholder: '<the replica role\'s .creds file: nsc generate creds, or fn auth>', env: NATS_ENV.creds, file: `${NATS_SECRET_DIR}/nats.creds`, configCode: `credsFile: process.env.${NATS_ENV.creds}`, deployer: `${NATS_ENV.creds}=./deployer.creds` })
       break
     case 'token':
-      entries.push({ key: NATS_ENV.token, placeholder: '<token>', env: NATS_ENV.token, configField: 'nats.token', deployer: `${NATS_ENV.token}=<deployer token>` })
+      entries.push({ key: NATS_ENV.token, placeholder: '<token>', env: NATS_ENV.token, configCode: `token: process.env.${NATS_ENV.token}`, deployer: `${NATS_ENV.token}=<deployer token>` })
       break
     case 'user':
-      entries.push({ key: NATS_ENV.user, placeholder: '<user>', env: NATS_ENV.user, configField: 'nats.user', deployer: `${NATS_ENV.user}=<deployer>` })
-      entries.push({ key: NATS_ENV.pass, placeholder: '<password>', env: NATS_ENV.pass, configField: 'nats.pass', deployer: `${NATS_ENV.pass}=<password>` })
+      entries.push({ key: NATS_ENV.user, placeholder: '<user>', env: NATS_ENV.user, configCode: `user: process.env.${NATS_ENV.user}`, deployer: `${NATS_ENV.user}=<deployer>` })
+      entries.push({ key: NATS_ENV.pass, placeholder: '<password>', env: NATS_ENV.pass, configCode: `pass: process.env.${NATS_ENV.pass}`, deployer: `${NATS_ENV.pass}=<password>` })
       break
     case 'nkey':
-      entries.push({ key: NATS_ENV.nkeySeed, placeholder: '<user nkey seed, SU...>', env: NATS_ENV.nkeySeed, configField: 'nats.nkeySeed', deployer: `${NATS_ENV.nkeySeed}=<deployer seed>` })
+      entries.push({ key: 'nats.nk', placeholder: '<user nkey seed, SU...>', env: NATS_ENV.nkey, file: `${NATS_SECRET_DIR}/nats.nk`, configCode: `nkeySeed: readFileSync(process.env.${NATS_ENV.nkey}!, 'utf8').trim()`, deployer: `${NATS_ENV.nkey}=./deployer.nk` })
       break
     case 'none':
       break
   }
-  if (tls?.caFile) entries.push({ key: 'ca.crt', placeholder: '<PEM of the CA that signed the NATS servers\' certificates>', env: NATS_ENV.ca, file: `${NATS_TLS_DIR}/ca.crt`, configField: 'nats.tls.caFile', deployer: `${NATS_ENV.ca}=./ca.crt` })
-  if (tls?.certFile) entries.push({ key: 'tls.crt', placeholder: '<PEM client certificate>', env: NATS_ENV.cert, file: `${NATS_TLS_DIR}/tls.crt`, configField: 'nats.tls.certFile', deployer: `${NATS_ENV.cert}=./deployer.crt` })
-  if (tls?.keyFile) entries.push({ key: 'tls.key', placeholder: '<PEM client key>', env: NATS_ENV.key, file: `${NATS_TLS_DIR}/tls.key`, configField: 'nats.tls.keyFile', deployer: `${NATS_ENV.key}=./deployer.key` })
+  if (tls?.caFile) entries.push({ key: 'ca.crt', placeholder: '<PEM of the CA that signed the NATS servers\' certificates>', env: NATS_ENV.ca, file: `${NATS_TLS_DIR}/ca.crt`, configCode: `tls: { caFile: process.env.${NATS_ENV.ca} }`, deployer: `${NATS_ENV.ca}=./ca.crt` })
+  if (tls?.certFile) entries.push({ key: 'tls.crt', placeholder: '<PEM client certificate>', env: NATS_ENV.cert, file: `${NATS_TLS_DIR}/tls.crt`, configCode: `tls: { certFile: process.env.${NATS_ENV.cert} }`, deployer: `${NATS_ENV.cert}=./deployer.crt` })
+  if (tls?.keyFile) entries.push({ key: 'tls.key', placeholder: '<PEM client key>', env: NATS_ENV.key, file: `${NATS_TLS_DIR}/tls.key`, configCode: `tls: { keyFile: process.env.${NATS_ENV.key} }`, deployer: `${NATS_ENV.key}=./deployer.key` })
   return entries
 }
 
@@ -82,5 +86,5 @@ export function configAuthKind(nats: ResolvedConfig['nats']): NatsAuthKind {
   return 'none'
 }
 
-/** Credential fields of `fn.config.ts` whose values must never be baked into an image, and where the pod has them. */
-export const SECRET_CONFIG_FIELDS = { token: NATS_ENV.token, pass: NATS_ENV.pass, nkeySeed: NATS_ENV.nkeySeed } as const
+/** Credential fields of `fn.config.ts` whose values must never be baked into an image, and the method each belongs to. */
+export const SECRET_CONFIG_FIELDS = { token: 'token', pass: 'user', nkeySeed: 'nkey' } as const satisfies Record<string, NatsAuthKind>

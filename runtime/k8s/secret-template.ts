@@ -25,7 +25,7 @@ export function secretTemplateComment(spec: K8sSpec): string[] {
     'Keys, and what the pod makes of them:',
     ...natsSecretEntries(spec.auth, spec.tls).map((e) => {
       const what = e.file !== undefined ? `mounted at ${e.file}; ${e.env} holds the path` : `environment variable ${e.env}`
-      const readBy = e.configField === undefined ? 'jetfn uses it in place of nats.servers' : `fn.config.ts reads it: ${e.configField.replace(/^nats\./, '')}: process.env.${e.env}`
+      const readBy = e.configCode === undefined ? 'jetfn uses it in place of nats.servers' : `fn.config.ts reads it: ${e.configCode}`
       return `  ${e.key}: ${what} (${readBy})`
     }),
   ]
@@ -36,7 +36,7 @@ export function createSecretCommand(spec: K8sSpec): string {
   const parts = ['kubectl', 'create', 'secret', 'generic', secretName(spec)]
   if (spec.namespace) parts.push('-n', spec.namespace)
   for (const e of natsSecretEntries(spec.auth, spec.tls)) {
-    if (e.file !== undefined) parts.push(`--from-file=${e.key}=./${e.key === 'nats.creds' ? 'replica.creds' : e.key}`)
+    if (e.file !== undefined) parts.push(`--from-file=${e.key}=./${e.key.startsWith('nats.') ? `replica.${e.key.slice('nats.'.length)}` : e.key}`)
     else parts.push(`--from-literal=${e.key}=${e.key === 'NATS_URL' ? e.placeholder : `'<${e.key.toLowerCase()}>'`}`)
   }
   return parts.join(' ')

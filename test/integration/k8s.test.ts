@@ -149,7 +149,7 @@ describe('fn k8s', () => {
     const leak = await runFnIn(literal.project.dir, ['k8s'])
     expect(leak.code).toBe(1)
     expect(leak.stderr).toContain("FN_K8S_FAILED: fn.config.ts: 'nats.token' is written in the file, and the image would carry it")
-    expect(leak.stderr).toContain('hint: read it from the environment: token: process.env.NATS_TOKEN')
+    expect(leak.stderr).toContain('hint: read it from the environment, which the Deployment sets from the Secret: nats: { token: process.env.NATS_TOKEN }')
     expect(leak.stdout + leak.stderr).not.toContain(secret)
 
     const noPort = await k8sProject({ config: { http: { port: 0 } } })
