@@ -5,16 +5,16 @@
  * leader through `/varz` and `/jsz`, and reports the lag `fn ls` shows: pending + in flight.
  * Nodes sit on 127.0.0.1-3 with one shared monitoring port, as pods behind a headless service.
  */
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
+import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { readFile } from 'node:fs/promises'
 import { afterAll, beforeAll, expect, it, vi } from 'vitest'
-import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { parse } from 'yaml'
 import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
-import { runFn, runFnIn } from '../helpers/fn-process.ts'
+import { runFn, runFnIn, spawnStart } from '../helpers/fn-process.ts'
 import { KedaJetStreamScaler, type JetStreamTriggerMetadata } from '../helpers/keda-jetstream-scaler.ts'
 import { startCluster, uniquePrefix, type TestCluster } from '../helpers/nats-server.ts'
 
@@ -53,6 +53,15 @@ export default defineFunction({
 `
 }
 
+/** A port free a moment ago (the OS's pick for port 0). */
+async function freePort(): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as AddressInfo
+  await new Promise((resolve) => server.close(resolve))
+  return port
+}
+
 interface StatusRow {
   name: string
   pending: number | null
@@ -72,7 +81,8 @@ it('reads the backlog that fn ls shows, on the consumer leader found as KEDA fin
   await jsm.streams.add({ name: serverStream, subjects: [`${serverStream}.>`], num_replicas: 3 })
   project = await writeDevProject({
     prefix,
-    config: { streams: [{ name: prefix, subjects: [`${prefix}.>`], replicas: 3 }], pool: { threads: 1 } },
+    // fn k8s needs a health port; the replica started below must not take a fixed one.
+    config: { streams: [{ name: prefix, subjects: [`${prefix}.>`], replicas: 3 }], pool: { threads: 1 }, http: { port: await freePort() } },
     functions: { 'work.ts': fnSource('work', `${prefix}.work`, 4), 'audit.ts': fnSource('audit', `${serverStream}.audit`, 2) },
   })
   await writeFile(join(project.dir, 'package.json'), JSON.stringify({ name: 'shop', version: '2.0.0', dependencies: { jetfn: '^0.1.0' } }))
@@ -85,9 +95,9 @@ it('reads the backlog that fn ls shows, on the consumer leader found as KEDA fin
   for (let i = 0; i < 25; i++) await js.publish(`${prefix}.work`, JSON.stringify({ i }))
   // Five in flight: delivered and not acknowledged.
   const batch = await (await js.consumers.get(prefix, 'fn_work')).fetch({ max_messages: 5, expires: 2_000 })
-  let taken = 0
-  for await (const _ of batch) if (++taken === 5) break
-  expect(taken).toBe(5)
+  const taken: JsMsg[] = []
+  for await (const m of batch) if (taken.push(m) === 5) break
+  expect(taken).toHaveLength(5)
 
   const leader = (await jsm.consumers.info(prefix, 'fn_work')).cluster!.leader!
   const nodeOf = (server: string) => Number(/_n(\d+)$/.exec(server)![1])
@@ -127,4 +137,11 @@ it('reads the backlog that fn ls shows, on the consumer leader found as KEDA fin
   await expect.poll(async () => ({ ...(await scaler.getMetricsAndActivity()), moved: scaler.monitoringLeaderURL !== before }), { timeout: 15_000 }).toEqual({ lag: 25, active: true, moved: true })
   const after = (await fnLs()).find((s) => s.name === 'work')!
   expect(after.pending! + after.inFlight!).toBe(25)
+
+  // A replica works the backlog off: the lag KEDA sees falls to zero and the trigger goes idle.
+  for (const m of taken) m.nak()
+  await using replica = spawnStart(project, url)
+  await replica.waitFor((r) => r.msg === 'replica ready', 'replica ready')
+  await expect.poll(() => scaler.getMetricsAndActivity(), { timeout: 20_000 }).toEqual({ lag: 0, active: false })
+  expect((await fnLs()).find((s) => s.name === 'work')).toMatchObject({ pending: 0, inFlight: 0 })
 }, 90_000)
