@@ -76,6 +76,12 @@ function checkConfig(loaded: LoadedConfig, cwd: string): void {
   if (file !== undefined && (isAbsolute(file) || file.startsWith('..'))) {
     throw new FnError(FnErrorCode.K8sFailed, `${file}: the config must be inside the project (${cwd}): the image is built from the project directory`)
   }
+  const servers = (loaded.input as { nats?: { servers?: unknown } } | undefined)?.nats?.servers
+  if ((Array.isArray(servers) ? servers : [servers]).some((url) => typeof url === 'string' && /^[a-z]+:\/\/[^/]*@/i.test(url.trim()))) {
+    throw new FnError(FnErrorCode.K8sFailed, `${label}: 'nats.servers' has credentials in a URL, and the image would carry them`, {
+      hint: 'leave nats.servers out of the image: the Deployment sets NATS_URL from the Secret',
+    })
+  }
   for (const [field, kind] of Object.entries(SECRET_CONFIG_FIELDS) as Array<[keyof typeof SECRET_CONFIG_FIELDS, NatsAuthKind]>) {
     const value = config.nats[field]
     // The image copies the config file: a credential written in it would ship in every layer. The

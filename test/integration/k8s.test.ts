@@ -143,7 +143,7 @@ describe('fn k8s', () => {
     expect(run.stdout).toMatch(/pool\.threads is not set in fn\.config\.ts: in a pod it defaults to the node's CPU count/)
   })
 
-  it('refuses a credential written in fn.config.ts, a disabled health port, and jetfn as a dev dependency', async () => {
+  it('refuses a credential written in fn.config.ts or its server URLs, a disabled health port, and jetfn as a dev dependency', async () => {
     const secret = `s3cr3t-${uniquePrefix()}`
     const literal = await k8sProject({ configSource: `import { defineConfig } from 'jetfn'\nexport default defineConfig({ nats: { token: '${secret}' } })\n` })
     const leak = await runFnIn(literal.project.dir, ['k8s'])
@@ -151,6 +151,12 @@ describe('fn k8s', () => {
     expect(leak.stderr).toContain("FN_K8S_FAILED: fn.config.ts: 'nats.token' is written in the file, and the image would carry it")
     expect(leak.stderr).toContain('hint: read it from the environment, which the Deployment sets from the Secret: nats: { token: process.env.NATS_TOKEN }')
     expect(leak.stdout + leak.stderr).not.toContain(secret)
+
+    const inUrl = await k8sProject({ config: { nats: { servers: [`nats://app:${secret}@nats.example.com:4222`] } } })
+    const urlRun = await runFnIn(inUrl.project.dir, ['k8s'])
+    expect(urlRun.code).toBe(1)
+    expect(urlRun.stderr).toContain("FN_K8S_FAILED: fn.config.ts: 'nats.servers' has credentials in a URL, and the image would carry them")
+    expect(urlRun.stdout + urlRun.stderr).not.toContain(secret)
 
     const noPort = await k8sProject({ config: { http: { port: 0 } } })
     const port = await runFnIn(noPort.project.dir, ['k8s'])
@@ -166,7 +172,7 @@ describe('fn k8s', () => {
     expect(flags.code).toBe(1)
     expect(flags.stderr).toContain('FN_USAGE_INVALID: --min must not exceed --max (got min 3, max 2)')
     // Nothing is written by a refused run.
-    for (const { project } of [literal, noPort, dev]) expect(await readdir(project.dir)).not.toEqual(expect.arrayContaining(['Dockerfile']))
+    for (const { project } of [literal, inUrl, noPort, dev]) expect(await readdir(project.dir)).not.toEqual(expect.arrayContaining(['Dockerfile']))
   })
 
   it('documents its flags in fn k8s --help', async () => {
