@@ -103,6 +103,9 @@ describe('parseCliArgs', () => {
     expect(args.options.k8s).toEqual({ image: 'ghcr.io/acme/orders:1', namespace: 'shop', min: '0', monitoring: 'nats:8222', monitoringHttps: true, activationLag: '5', force: true })
     expect(failure(['deploy', '--image', 'x']).message).toBe("'--image' is only for 'fn k8s'")
     expect(usage('k8s')).toMatch(/--monitoring <host:port> +nats-server monitoring endpoint KEDA reads/)
+    for (const flag of ['--out <dir>', '--image <ref>', '--namespace, -n <ns>', '--name <name>', '--min <n>', '--max <n>', '--monitoring-https', '--account <name|id>', '--activation-lag <n>', '--replicas <n>', '--cpu <quantity>', '--memory <quantity>', '--auth <method>', '--force']) {
+      expect(usage('k8s')).toContain(`  ${flag}`)
+    }
   })
 
   it('reads pause --until as a duration from now or as an ISO time, and refuses anything else', () => {
