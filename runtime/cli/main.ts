@@ -13,6 +13,7 @@ import { runDev } from './commands/dev.ts'
 import { runInit } from './commands/init.ts'
 import { runPause, runResume } from './commands/pause.ts'
 import { runReplay } from './commands/replay.ts'
+import { runK8s } from './commands/k8s.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
@@ -36,6 +37,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runLogs(args, shutdownSignal())
       case 'dlq':
         return await runDlq(args)
+      case 'k8s':
+        return await runK8s(args)
       case 'dev':
         await runDev({ configFile: args.config, signal: shutdownSignal() })
         return 0

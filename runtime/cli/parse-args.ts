@@ -6,8 +6,9 @@
 import { parseArgs } from 'node:util'
 import { parseDuration } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { DEFAULT_ACCOUNT, DEFAULT_K8S_OUT_DIR, DEFAULT_MAX_REPLICAS, DEFAULT_MIN_REPLICAS, DEFAULT_MONITORING_ENDPOINT, type K8sFlags } from '../k8s/k8s-options.ts'
 
-export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'k8s', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -35,7 +36,7 @@ export interface CommandOptions {
   dryRun?: boolean
   /** `--follow` (logs). */
   follow?: boolean
-  /** `--force` (init): overwrite files that exist. */
+  /** `--force` (init, k8s): overwrite files that exist. */
   force?: boolean
   /** `--until <time|duration>` (pause): when the pause ends; absent means until `fn resume`. */
   until?: Date
@@ -47,6 +48,8 @@ export interface CommandOptions {
   yes?: boolean
   /** `--wait` (replay): follow the replay until every message has settled. */
   wait?: boolean
+  /** The flags of `fn k8s`, as written (validated by the command). */
+  k8s?: K8sFlags
 }
 
 export interface ParsedArgs {
@@ -63,6 +66,8 @@ export interface ParsedArgs {
 interface CommandSpec {
   usage: string
   summary: string
+  /** More help for `fn <command> --help`: flags and defaults. */
+  details?: string
   args: [min: number, max: number]
   flags: Array<keyof typeof FLAG_DEFS>
 }
@@ -84,7 +89,51 @@ const FLAG_DEFS = {
   since: { type: 'string' },
   yes: { type: 'boolean', short: 'y' },
   wait: { type: 'boolean' },
+  out: { type: 'string' },
+  image: { type: 'string' },
+  namespace: { type: 'string', short: 'n' },
+  name: { type: 'string' },
+  min: { type: 'string' },
+  max: { type: 'string' },
+  replicas: { type: 'string' },
+  monitoring: { type: 'string' },
+  'monitoring-https': { type: 'boolean' },
+  account: { type: 'string' },
+  'activation-lag': { type: 'string' },
+  cpu: { type: 'string' },
+  memory: { type: 'string' },
+  auth: { type: 'string' },
 } as const
+
+const K8S_DETAILS = `Writes, for a cluster of replicas (\`fn start --bind-only\`) scaled by KEDA on each function's backlog:
+  <out>/deployment.yaml      Deployment: probes /readyz and /healthz on http.port, non-root, read-only root,
+                             terminationGracePeriodSeconds above shutdownGrace, NATS URL and credentials from the Secret
+  <out>/scaledobject.yaml    KEDA ScaledObject: one nats-jetstream trigger per function (consumer fn_<name>,
+                             lagThreshold = its concurrency)
+  <out>/secret.yaml.example  the Secret, with placeholders (kubectl apply -f <out>/ skips it)
+  Dockerfile, .dockerignore  the image: node:20-slim, npm ci --omit=dev, fn.config.ts; functions come from NATS
+A re-run rewrites only files whose first line says fn k8s wrote them, and removes the ones it no longer writes.
+
+flags:
+  --out <dir>              where the YAML goes (default ${DEFAULT_K8S_OUT_DIR})
+  --image <ref>            the image the pods run (default <package name>:<package version>)
+  --namespace, -n <ns>     namespace of every object (default: none, kubectl's current one)
+  --name <name>            name of the Deployment and ScaledObject; the Secret is <name>-nats (default: from the package name)
+  --min <n>                KEDA minReplicaCount; 0 scales to zero when no function has a backlog (default ${DEFAULT_MIN_REPLICAS})
+  --max <n>                KEDA maxReplicaCount (default ${DEFAULT_MAX_REPLICAS})
+  --monitoring <host:port> nats-server monitoring endpoint KEDA reads; in a NATS cluster, a headless service
+                           whose pods resolve as <server name>.<host> (default ${DEFAULT_MONITORING_ENDPOINT})
+  --monitoring-https       the monitoring endpoint speaks HTTPS
+  --account <name|id>      NATS account of the streams; in operator mode its public key (default ${DEFAULT_ACCOUNT})
+  --activation-lag <n>     backlog above which a function wakes a Deployment scaled to zero (default 0)
+  --replicas <n>           a fixed number of replicas instead: no ScaledObject
+  --cpu <quantity>         CPU request (default: pool.threads if fn.config.ts sets it, else 1)
+  --memory <quantity>      memory request and limit (default: pool.threads x pool.maxOldGenerationSizeMb + 256Mi, else 1Gi)
+  --auth <method>          how pods authenticate: creds, token, user, nkey or none (default: what fn.config.ts uses);
+                           the Secret carries it, and fn.config.ts reads it from NATS_CREDS (a mounted file's path),
+                           NATS_TOKEN, NATS_USER/NATS_PASSWORD or NATS_NKEY (a seed file's path); TLS files from NATS_CA,
+                           NATS_CERT, NATS_KEY
+  --force                  overwrite files that fn k8s did not write (a Dockerfile of your own)`
 
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   init: { usage: 'fn init [dir] [--force]', summary: 'scaffold a project (package.json, tsconfig.json, fn.config.ts, functions/hello.ts); adds only what is missing unless --force', args: [0, 1], flags: ['force'] },
@@ -99,6 +148,13 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   ls: { usage: 'fn ls [--json]', summary: 'deployed functions: version, subject, pending, in flight, redelivered, DLQ count', args: [0, 0], flags: ['json'] },
   invoke: { usage: 'fn invoke <function> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]', summary: "publish to a function's subject and show the outcome", args: [1, 1], flags: ['data', 'file', 'no-wait', 'timeout', 'json'] },
   logs: { usage: 'fn logs <function> [--follow] [--json]', summary: "live tail of a function's invocations and log lines", args: [1, 1], flags: ['follow', 'json'] },
+  k8s: {
+    usage: 'fn k8s [--out <dir>] [--image <ref>] [--namespace <ns>] [--min <n>] [--max <n>] [--monitoring <host:port>] [...]',
+    summary: 'write Kubernetes manifests (Deployment, KEDA ScaledObject, Secret template) and a Dockerfile for the replicas',
+    details: K8S_DETAILS,
+    args: [0, 0],
+    flags: ['out', 'image', 'namespace', 'name', 'min', 'max', 'replicas', 'monitoring', 'monitoring-https', 'account', 'activation-lag', 'cpu', 'memory', 'auth', 'force'],
+  },
   dlq: { usage: 'fn dlq (ls | show | replay | purge) <function> [<seq>] [--seq N ...] [--all] [--dry-run] [--json]', summary: 'inspect and redrive dead letters', args: [2, 3], flags: ['seq', 'all', 'dry-run', 'json'] },
   help: { usage: 'fn help [command]', summary: 'show this text', args: [0, 1], flags: [] },
 }
@@ -172,8 +228,30 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (typeof v.since === 'string') o.since = pointInTime('--since', v.since, -1)
   if (v.yes === true) o.yes = true
   if (v.wait === true) o.wait = true
+  const k8s: K8sFlags = {}
+  const str = (key: string) => (typeof v[key] === 'string' ? (v[key] as string) : undefined)
+  for (const [flag, key] of K8S_FLAG_KEYS) if (str(flag) !== undefined) (k8s as Record<string, unknown>)[key] = str(flag)
+  if (v['monitoring-https'] === true) k8s.monitoringHttps = true
+  if (v.force === true) k8s.force = true
+  if (Object.keys(k8s).length > 0) o.k8s = k8s
   return o
 }
+
+const K8S_FLAG_KEYS: ReadonlyArray<[flag: string, key: keyof K8sFlags]> = [
+  ['out', 'out'],
+  ['image', 'image'],
+  ['namespace', 'namespace'],
+  ['name', 'name'],
+  ['min', 'min'],
+  ['max', 'max'],
+  ['replicas', 'replicas'],
+  ['monitoring', 'monitoring'],
+  ['account', 'account'],
+  ['activation-lag', 'activationLag'],
+  ['cpu', 'cpu'],
+  ['memory', 'memory'],
+  ['auth', 'auth'],
+]
 
 /**
  * A time: a duration from now (`'90m'`, `'2h'`; ahead, or back with `direction` -1) or a date and
@@ -204,7 +282,7 @@ function positiveInt(flag: string, value: string): number {
 export function usage(command?: CommandName): string {
   if (command && command !== 'help') {
     const spec = COMMAND_SPECS[command]
-    return `usage: ${spec.usage}\n\n${spec.summary}\n\nEvery command reads ./fn.config.ts (or --config <file>) and honours NATS_URL; --verbose shows stack traces.`
+    return `usage: ${spec.usage}\n\n${spec.summary}\n\n${spec.details ? `${spec.details}\n\n` : ''}Every command reads ./fn.config.ts (or --config <file>) and honours NATS_URL; --verbose shows stack traces.`
   }
   const width = Math.max(...COMMANDS.map((c) => c.length))
   const lines = COMMANDS.map((c) => `  ${c.padEnd(width)}  ${COMMAND_SPECS[c].summary}`)

@@ -71,6 +71,27 @@ async function fileExists(path: string): Promise<boolean> {
  *   imported, has no default export, or fails validation; the message starts with the file.
  */
 export async function loadConfig(opts: LoadConfigOptions = {}): Promise<ResolvedConfig> {
+  return (await loadConfigDetails(opts)).config
+}
+
+/** A loaded config with what it was made from: for tools that package the project (`fn k8s`). */
+export interface LoadedConfig {
+  config: ResolvedConfig
+  /** The default export as written (before defaults); `{}` for an absent default file. */
+  input: unknown
+  /** The config file relative to `cwd` (or absolute when outside it); undefined for an absent default file. */
+  file: string | undefined
+  /**
+   * The project's own files the config is built from, relative to `cwd`, sorted: the config file
+   * and the local modules it imports (not packages, not jetfn). Empty for an absent default file.
+   */
+  sources: string[]
+  /** The compiled module's text (local imports bundled in): what the config's literals are. */
+  code: string
+}
+
+/** {@link loadConfig}, keeping the input, the compiled code and the source files. Same errors. */
+export async function loadConfigDetails(opts: LoadConfigOptions = {}): Promise<LoadedConfig> {
   const cwd = resolve(opts.cwd ?? process.cwd())
   const env = opts.env ?? process.env
   const path = resolve(cwd, opts.file ?? DEFAULT_CONFIG_FILE)
@@ -78,12 +99,13 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Resolved
   const label = rel === '' || rel.startsWith('..') || isAbsolute(rel) ? path : rel
 
   if (!(await fileExists(path))) {
-    if (opts.file === undefined && opts.required !== true) return resolveConfig({}, { file: label, env })
+    if (opts.file === undefined && opts.required !== true) return { config: resolveConfig({}, { file: label, env }), input: {}, file: undefined, sources: [], code: '' }
     const hint = opts.file === undefined ? `create ${label} or pass --config <file>` : 'check the path given to --config'
     throw configError(label, 'file not found', undefined, hint)
   }
 
   let code: string
+  let inputs: string[]
   try {
     const result = await build({
       entryPoints: [path],
@@ -95,9 +117,11 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Resolved
       packages: 'external',
       plugins: [jetfnAlias],
       write: false,
+      metafile: true,
       logLevel: 'silent',
     })
     code = result.outputFiles[0]?.text ?? ''
+    inputs = Object.keys(result.metafile.inputs)
   } catch (err) {
     const first = (err as { errors?: Message[] }).errors?.[0]
     throw configError(label, `build failed: ${formatBuildMessage(first, cwd)}`, err)
@@ -123,5 +147,11 @@ export async function loadConfig(opts: LoadConfigOptions = {}): Promise<Resolved
   if (mod.default === undefined) {
     throw configError(label, 'has no default export', undefined, 'end it with `export default defineConfig({ ... })`')
   }
-  return resolveConfig(mod.default, { file: label, env })
+  // esbuild names inputs relative to absWorkingDir; jetfn's own define module and packages are
+  // outside the project's files.
+  const sources = inputs
+    .map((input) => relative(cwd, resolve(cwd, input)))
+    .filter((rel) => rel !== '' && !rel.startsWith('..') && !isAbsolute(rel) && !rel.split(/[\\/]/).includes('node_modules'))
+    .sort()
+  return { config: resolveConfig(mod.default, { file: label, env }), input: mod.default, file: label, sources, code }
 }

@@ -34,6 +34,12 @@ export const FnErrorCode = {
   UsageInvalid: 'FN_USAGE_INVALID',
   /** `fn init` could not write the project (a path that is not a directory, an unreadable package.json). */
   InitFailed: 'FN_INIT_FAILED',
+  /**
+   * `fn k8s` cannot package the project: no package.json or lockfile, jetfn not a runtime
+   * dependency, the health port disabled, a credential written in `fn.config.ts` (the image would
+   * carry it).
+   */
+  K8sFailed: 'FN_K8S_FAILED',
   /** An unexpected internal failure. */
   Internal: 'FN_INTERNAL',
 } as const

@@ -17,6 +17,11 @@ import { findNatsServer, type NatsServerLogger } from './nats-server-bin.ts'
 export interface NatsServerProcessOptions {
   /** Path of the nats-server binary. Default: found by `findNatsServer()`. */
   bin?: string
+  /**
+   * Loopback address every listener binds to. Default `127.0.0.1`. A test cluster puts each node
+   * on its own (`127.0.0.2`, …) to reproduce hosts that share port numbers, as pods do.
+   */
+  host?: string
   /** Client port. Default: a free port chosen by the server (`-1`, `0` and unset all mean that). */
   port?: number
   /** HTTP monitoring port, always enabled because readiness is read from it. Default: a free port. */
@@ -76,16 +81,19 @@ interface Spawned {
 }
 
 const STDERR_LINES = 100
+const DEFAULT_HOST = '127.0.0.1'
 
-/** A nats-server child process bound to 127.0.0.1. Create it with {@link NatsServerProcess.start}. */
+/** A nats-server child process bound to loopback. Create it with {@link NatsServerProcess.start}. */
 export class NatsServerProcess {
-  /** Client URL, `nats://127.0.0.1:<port>`. */
+  /** Loopback address the server listens on (`host` option). */
+  readonly host: string
+  /** Client URL, `nats://<host>:<port>`. */
   readonly url: string
   /** Client port; `restart()` keeps it. */
   readonly port: number
   /** HTTP monitoring port (`/healthz`, `/varz`, `/jsz`). */
   readonly monitorPort: number
-  /** Monitoring base URL, `http://127.0.0.1:<monitorPort>`. */
+  /** Monitoring base URL, `http://<host>:<monitorPort>`. */
   readonly monitorUrl: string
   /** Cluster (route) port, when clustered. */
   readonly clusterPort: number | undefined
@@ -103,9 +111,10 @@ export class NatsServerProcess {
     this.#current = spawned
     this.storeDir = storeDir
     ;({ port: this.port, monitorPort: this.monitorPort, clusterPort: this.clusterPort } = ports)
-    this.url = `nats://127.0.0.1:${this.port}`
-    this.monitorUrl = `http://127.0.0.1:${this.monitorPort}`
-    this.clusterUrl = this.clusterPort === undefined ? undefined : `nats://127.0.0.1:${this.clusterPort}`
+    this.host = launch.opts.host ?? DEFAULT_HOST
+    this.url = `nats://${this.host}:${this.port}`
+    this.monitorUrl = `http://${this.host}:${this.monitorPort}`
+    this.clusterUrl = this.clusterPort === undefined ? undefined : `nats://${this.host}:${this.clusterPort}`
   }
 
   /**
@@ -241,7 +250,7 @@ export class NatsServerProcess {
 async function writeConfig(runDir: string, storeDir: string, o: NatsServerProcessOptions): Promise<void> {
   const q = JSON.stringify
   // nats-server reads port 0 as "the default port" (4222); -1 is its "any free port".
-  const hostPort = (port: number | undefined) => q(`127.0.0.1:${port ? port : -1}`)
+  const hostPort = (port: number | undefined) => q(`${o.host ?? DEFAULT_HOST}:${port ? port : -1}`)
   const lines = [`listen: ${hostPort(o.port)}`, `http: ${hostPort(o.monitorPort)}`, `ports_file_dir: ${q(runDir)}`]
   if (o.serverName) lines.push(`server_name: ${q(o.serverName)}`)
   if (o.jetstream !== false) lines.push(`jetstream { store_dir: ${q(storeDir)} }`)
@@ -318,7 +327,7 @@ async function waitReady({ opts, runDir, stderr }: Launch, { child, exited }: Sp
     let ports: Ports | undefined
     while (!(ports = await readPorts(runDir, child.pid))) await delay(20, undefined, { signal })
     const health = opts.jetstream === false ? '/healthz' : '/healthz?js-enabled-only=true'
-    while (!(await isHealthy(`http://127.0.0.1:${ports.monitorPort}${health}`))) await delay(50, undefined, { signal })
+    while (!(await isHealthy(`http://${opts.host ?? DEFAULT_HOST}:${ports.monitorPort}${health}`))) await delay(50, undefined, { signal })
     return ports
   }
   const early = exited.then((e) => {

@@ -4,6 +4,7 @@
  * replicas (`start`), whose JSON log lines can be awaited.
  */
 import { spawnTied } from '../../runtime/process/spawn-tied.ts'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { DevProject } from './dev-process.ts'
 
@@ -17,10 +18,22 @@ export interface FnResult {
 
 /** Runs `fn <args> --config <project config>` to completion. */
 export function runFn(project: DevProject, args: string[], url: string): Promise<FnResult> {
+  return runFnProcess(ROOT, ['bin/fn.js', ...args, '--config', project.configFile], { NATS_URL: url })
+}
+
+/**
+ * Runs `fn <args>` to completion in `cwd`, as a user runs a command that works on the project
+ * directory itself (`fn k8s`); `env` is added to this process's environment.
+ */
+export function runFnIn(cwd: string, args: string[], env: NodeJS.ProcessEnv = {}): Promise<FnResult> {
+  return runFnProcess(cwd, [join(ROOT, 'bin', 'fn.js'), ...args], env)
+}
+
+function runFnProcess(cwd: string, argv: string[], env: NodeJS.ProcessEnv): Promise<FnResult> {
   return new Promise((resolve, reject) => {
-    const child = spawnTied(process.execPath, ['bin/fn.js', ...args, '--config', project.configFile], {
-      cwd: ROOT,
-      env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
+    const child = spawnTied(process.execPath, argv, {
+      cwd,
+      env: { ...process.env, ...env, NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''

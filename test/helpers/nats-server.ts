@@ -30,6 +30,12 @@ export interface StartClusterOptions {
   nodes?: number
   /** How long the cluster may take to form and elect a JetStream meta leader, in ms. Default: 30000. */
   readyTimeoutMs?: number
+  /**
+   * Put node i on its own loopback address `127.0.0.<i+1>`, every node's monitoring on the same
+   * port, as pods behind one headless service are (what KEDA's scaler expects). Default: false,
+   * every node on 127.0.0.1 with ports of its own.
+   */
+  distinctHosts?: boolean
 }
 
 /** A running cluster from {@link startCluster}. */
@@ -55,7 +61,21 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
   // A JetStream node refuses to start without routes, and routes need the other nodes' ports. So
   // the nodes first run without JetStream to have the OS choose their ports, then come back on
   // those same ports with JetStream and a full mesh of routes (as nats.js's launcher does).
-  const probes = await startAll(names.map((serverName) => ({ bin, clusterName, serverName, jetstream: false })))
+  const hosts = names.map((_, i) => (opts.distinctHosts ? `127.0.0.${i + 1}` : '127.0.0.1'))
+  const probe = (i: number, monitorPort?: number): NatsServerProcessOptions => ({ bin, clusterName, serverName: names[i], jetstream: false, host: hosts[i], ...(monitorPort ? { monitorPort } : {}) })
+  let probes: NatsServerProcess[]
+  if (opts.distinctHosts) {
+    // The first node's free monitoring port is taken on the other addresses too.
+    const first = await NatsServerProcess.start(probe(0))
+    try {
+      probes = [first, ...(await startAll(names.slice(1).map((_, i) => probe(i + 1, first.monitorPort))))]
+    } catch (err) {
+      await first.stop()
+      throw err
+    }
+  } else {
+    probes = await startAll(names.map((_, i) => probe(i)))
+  }
   await Promise.all(probes.map((s) => s.stop()))
 
   const servers = await startAll(
@@ -63,6 +83,7 @@ export async function startCluster(opts: StartClusterOptions = {}): Promise<Test
       bin,
       clusterName,
       serverName: names[i],
+      host: hosts[i],
       port: p.port,
       monitorPort: p.monitorPort,
       clusterPort: p.clusterPort,

@@ -2,7 +2,7 @@ import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../runtime/config/load-config.ts'
+import { loadConfig, loadConfigDetails } from '../../runtime/config/load-config.ts'
 import { FnError } from '../../runtime/errors/fn-error.ts'
 
 let cwd: string
@@ -48,6 +48,21 @@ describe('loadConfig', () => {
     ])
     const cached = await readdir(join(cwd, '.fn', 'cache'))
     expect(cached).toEqual([expect.stringMatching(/^config-[0-9a-f]{64}\.mjs$/)])
+  })
+
+  it('tells the project files a config is built from, and keeps what it was written as', async () => {
+    await write('fn.config.ts', "import { defineConfig } from 'jetfn'\nimport { streams } from './streams.ts'\nimport { z } from 'zod'\nexport default defineConfig({ streams, http: { port: 9000 } })\n")
+    await write('streams.ts', "export const streams = [{ name: 'ORDERS', subjects: ['orders.>'] }]\n")
+    const loaded = await loadConfigDetails({ cwd, env: {} })
+    // Not jetfn's define module, not a package: only what an image must copy.
+    expect(loaded.sources).toEqual(['fn.config.ts', 'streams.ts'])
+    expect(loaded.file).toBe('fn.config.ts')
+    expect(loaded.input).toMatchObject({ http: { port: 9000 } })
+    expect((loaded.input as { pool?: unknown }).pool).toBeUndefined()
+    expect(loaded.config.pool.threads).toBeGreaterThanOrEqual(1)
+    expect(loaded.code).toContain("'orders.>'".replaceAll("'", '"'))
+    await rm(join(cwd, 'fn.config.ts'))
+    expect(await loadConfigDetails({ cwd, env: {} })).toMatchObject({ file: undefined, sources: [], input: {} })
   })
 
   it('sees an edited config in the same process', async () => {

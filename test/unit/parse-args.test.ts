@@ -86,7 +86,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, invoke, logs, dlq, help')
+    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, invoke, logs, dlq, k8s, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
@@ -97,6 +97,16 @@ describe('parseCliArgs', () => {
       expect(err.hint).toBe('run `fn help`')
     },
   )
+
+  it('gathers the flags of fn k8s as written, for the command to validate, and keeps them off other commands', () => {
+    const args = parseCliArgs(['k8s', '--image', 'ghcr.io/acme/orders:1', '-n', 'shop', '--min', '0', '--monitoring', 'nats:8222', '--monitoring-https', '--activation-lag', '5', '--force'])
+    expect(args.options.k8s).toEqual({ image: 'ghcr.io/acme/orders:1', namespace: 'shop', min: '0', monitoring: 'nats:8222', monitoringHttps: true, activationLag: '5', force: true })
+    expect(failure(['deploy', '--image', 'x']).message).toBe("'--image' is only for 'fn k8s'")
+    expect(usage('k8s')).toMatch(/--monitoring <host:port> +nats-server monitoring endpoint KEDA reads/)
+    for (const flag of ['--out <dir>', '--image <ref>', '--namespace, -n <ns>', '--name <name>', '--min <n>', '--max <n>', '--monitoring-https', '--account <name|id>', '--activation-lag <n>', '--replicas <n>', '--cpu <quantity>', '--memory <quantity>', '--auth <method>', '--force']) {
+      expect(usage('k8s')).toContain(`  ${flag}`)
+    }
+  })
 
   it('reads pause --until as a duration from now or as an ISO time, and refuses anything else', () => {
     const before = Date.now()

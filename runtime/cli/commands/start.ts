@@ -5,7 +5,7 @@ import { runReplica } from '../../replica/run-replica.ts'
 import { aborted } from './dev.ts'
 
 /** How long past `shutdownGrace` a stop may take before the process exits anyway, ms. */
-const SHUTDOWN_MARGIN_MS = 5_000
+export const SHUTDOWN_MARGIN_MS = 5_000
 /** How long the process may linger once the replica has stopped (timers of settles that NATS never confirmed), ms. */
 const LINGER_MS = 1_000
 
