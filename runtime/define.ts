@@ -258,6 +258,25 @@ export interface ConfigDefinition {
      */
     replicas?: number
   }
+  /**
+   * Whether a replica (`fn start`, `fn dev`) creates and updates what it uses: the streams listed
+   * here, the DLQ stream, the registry buckets, the dead-letter payload bucket and each function's
+   * consumer. With `false` (or `fn start --bind-only`) a replica only binds to what exists and
+   * never creates, updates or deletes a stream, a consumer or a bucket: `fn deploy` provisions
+   * everything, and a replica needs only the `replica` permissions of `fn auth`. Something
+   * missing makes the function not ready (`/readyz` says what) until a deploy creates it.
+   * Default: true.
+   */
+  provision?: boolean
+  /** What `fn auth` puts in the roles' permissions beyond what it finds in the project. */
+  auth?: {
+    /**
+     * Subjects handlers publish to with `ctx.publish` outside the streams of `streams` and those
+     * the functions use (those are allowed already); wildcards `*` and `>` as whole tokens.
+     * Default: none.
+     */
+    outputs?: string[]
+  }
   /** Time in-flight work may take to finish on SIGTERM before it is nak'd. Default: '30s'. */
   shutdownGrace?: Duration
   /** Directory of function files, relative to the working directory. Default: 'functions'. */

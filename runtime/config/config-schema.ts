@@ -179,6 +179,9 @@ export const fnConfigSchema = z
       .prefault({})
       .transform(({ port }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const) })),
     jetfn: z.strictObject({ replicas: z.number().int().min(1).max(5).optional() }).prefault({}),
+    // `fn start --bind-only` sets it to false too; see ConfigDefinition.provision.
+    provision: z.boolean().default(true),
+    auth: z.strictObject({ outputs: z.array(natsSubject()).default([]) }).prefault({}),
     shutdownGrace: durationMs({ max: MAX_TIMER_MS }).prefault('30s'),
     functionsDir: nonEmpty().default('functions'),
   })

@@ -13,7 +13,8 @@
  * deleted, leader change) and `onStall` is called before pulling afresh: nothing stays silently dead.
  */
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node'
-import { createInbox, nanos } from '@nats-io/transport-node'
+import { nanos } from '@nats-io/transport-node'
+import { connectionInbox } from '../nats/connection-inbox.ts'
 import type { Logger } from 'pino'
 import { guardCallback } from '../nats/guard-callback.ts'
 
@@ -41,7 +42,7 @@ const PULL_PREFIX = '$JS.API.CONSUMER.MSG.NEXT.'
 
 export class PullLoop {
   readonly #o: Required<PullLoopOptions>
-  readonly #inbox = createInbox()
+  readonly #inbox: string
   readonly #subject: string
   #sub: Subscription | undefined
   #outstanding = 0
@@ -53,6 +54,7 @@ export class PullLoop {
   constructor(opts: PullLoopOptions) {
     this.#o = { expiresMs: 30_000, heartbeatMs: 5_000, ...opts }
     this.#subject = `${PULL_PREFIX}${opts.stream}.${opts.consumer}`
+    this.#inbox = connectionInbox(opts.nc)
   }
 
   /** Messages asked for and not yet received. */

@@ -15,6 +15,7 @@ import { ensureStream } from '../nats/ensure-stream.ts'
 import { dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
+import { mapLimit } from './map-limit.ts'
 import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
 import type { Registry } from './registry.ts'
 import { endFinishedReplays } from './replay-function.ts'
@@ -144,20 +145,6 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
 async function carriedPause(jsm: JetStreamManager, previous: FunctionManifest): Promise<string | undefined> {
   const info = await jsm.consumers.info(previous.stream, consumerName(previous.name)).catch(() => undefined)
   return info?.paused === true ? info.config.pause_until : undefined
-}
-
-/** `fn` over `items`, at most `limit` at a time; results in the order of `items`. */
-async function mapLimit<T, R>(items: readonly T[], limit: number, fn: (item: T) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length)
-  let next = 0
-  const lane = async (): Promise<void> => {
-    while (next < items.length) {
-      const i = next++
-      results[i] = await fn(items[i]!)
-    }
-  }
-  await Promise.all(Array.from({ length: Math.max(1, Math.min(limit, items.length)) }, lane))
-  return results
 }
 
 function selectFiles(files: readonly string[], names: readonly string[] | undefined): readonly string[] {

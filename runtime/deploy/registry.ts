@@ -9,9 +9,12 @@ import type { NatsConnection } from '@nats-io/transport-node'
 import type { QueuedIterator } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { pino, type Logger } from 'pino'
-import { raiseReplicas } from '../nats/ensure-stream.ts'
+import { isNotFound, raiseReplicas } from '../nats/ensure-stream.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
 import { BUNDLES_BUCKET, FUNCTIONS_BUCKET, MANIFEST_HISTORY, parseManifest, type FunctionManifest } from './manifest.ts'
+
+/** The stream behind KV bucket `FN_FUNCTIONS`. */
+const KV_STREAM = `KV_${FUNCTIONS_BUCKET}`
 
 /** One revision of a function's manifest in KV; `manifest` is undefined for a deletion. */
 export interface ManifestRevision {
@@ -32,14 +35,19 @@ export class Registry {
   }
 
   /**
-   * Opens both buckets, creating them if needed; buckets with fewer replicas than wanted are
-   * raised (never lowered).
+   * Opens both buckets. With `provision` (the default), creates them if needed and raises
+   * buckets with fewer replicas than wanted (never lowers them). Without, it only binds to them
+   * and changes nothing on the server: a bind-only replica and the read-only commands, whose
+   * permissions allow no more. A registry that does not exist yet then reads as empty (no
+   * manifest, no history), and starts working once `fn deploy` creates it.
    *
-   * @param opts.replicas replicas of both buckets. Default: {@link ownReplicas} of the connected
-   *   server (3 on a cluster of 3 or more nodes, 1 on a single server).
+   * @param opts.replicas replicas of both buckets when created. Default: {@link ownReplicas} of
+   *   the connected server (3 on a cluster of 3 or more nodes, 1 on a single server).
    * @param opts.log where a raise of replicas is logged. Default: nowhere.
+   * @param opts.provision create and raise the buckets. Default: true.
    */
-  static async open(nc: NatsConnection, opts: { replicas?: number | undefined; log?: Logger } = {}): Promise<Registry> {
+  static async open(nc: NatsConnection, opts: { replicas?: number | undefined; log?: Logger; provision?: boolean } = {}): Promise<Registry> {
+    if (opts.provision === false) return Registry.#bind(nc)
     const replicas = opts.replicas ?? ownReplicas(nc.info)
     const kv = await new Kvm(nc).create(FUNCTIONS_BUCKET, { history: MANIFEST_HISTORY, replicas })
     const os = await new Objm(nc).create(BUNDLES_BUCKET, { replicas })
@@ -48,6 +56,21 @@ export class Registry {
     const log = opts.log ?? pino({ enabled: false })
     await raiseReplicas(jsm, `KV_${FUNCTIONS_BUCKET}`, replicas, log)
     await raiseReplicas(jsm, `OBJ_${BUNDLES_BUCKET}`, replicas, log)
+    return new Registry(kv, os)
+  }
+
+  /** Binds to the buckets without creating anything: one stream info, to use direct gets where the stream allows them. */
+  static async #bind(nc: NatsConnection): Promise<Registry> {
+    const jsm = await jetstreamManager(nc, { checkAPI: false })
+    let allowDirect = false
+    try {
+      allowDirect = (await jsm.streams.info(KV_STREAM)).config.allow_direct ?? false
+    } catch (err) {
+      // Not created yet: bound anyway (reads use STREAM.MSG.GET, which any stream answers).
+      if (!isNotFound(err)) throw err
+    }
+    const kv = await new Kvm(nc).open(FUNCTIONS_BUCKET, { allow_direct: allowDirect })
+    const os = await new Objm(nc).open(BUNDLES_BUCKET, false)
     return new Registry(kv, os)
   }
 
@@ -72,8 +95,9 @@ export class Registry {
     return info !== null && !info.deleted
   }
 
+  /** The deployed manifest of `name`; undefined when there is none (or no registry yet). */
   async get(name: string): Promise<FunctionManifest | undefined> {
-    const entry = await this.#kv.get(name)
+    const entry = await this.#kv.get(name).catch(orNothing)
     if (!entry || entry.operation !== 'PUT') return undefined
     return parseManifest(name, entry.value)
   }
@@ -87,19 +111,20 @@ export class Registry {
     await this.#kv.delete(name)
   }
 
-  /** Every function currently deployed. */
+  /** Every function currently deployed (none when there is no registry yet). */
   async list(): Promise<FunctionManifest[]> {
     const names: string[] = []
-    for await (const key of await this.#kv.keys()) names.push(key)
+    const keys = await this.#kv.keys().catch(orNothing)
+    for await (const key of keys ?? []) names.push(key)
     const manifests = await Promise.all(names.sort().map((n) => this.get(n)))
     return manifests.filter((m): m is FunctionManifest => m !== undefined)
   }
 
-  /** The revisions of one function's manifest, oldest first. */
+  /** The revisions of one function's manifest, oldest first (none when there is no registry yet). */
   async history(name: string): Promise<ManifestRevision[]> {
     const out: ManifestRevision[] = []
-    const it = await this.#kv.history({ key: name })
-    for await (const e of it) out.push(toRevision(e))
+    const it = await this.#kv.history({ key: name }).catch(orNothing)
+    for await (const e of it ?? []) out.push(toRevision(e))
     return out
   }
 
@@ -140,4 +165,10 @@ export function toRevision(e: Pick<KvWatchEntry, 'key' | 'revision' | 'operation
   } catch (err) {
     return { name: e.key, revision: e.revision, manifest: undefined, error: (err as Error).message }
   }
+}
+
+/** `undefined` for a registry stream that does not exist (a bound registry before the first deploy); rethrows anything else. */
+function orNothing(err: unknown): undefined {
+  if (isNotFound(err) || /stream not found/i.test(String((err as Error)?.message))) return undefined
+  throw err
 }

@@ -6,28 +6,49 @@
  */
 import { Objm, type ObjectStore } from '@nats-io/obj'
 import type { NatsConnection } from '@nats-io/transport-node'
+import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { isNotFound } from '../nats/ensure-stream.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
 import { DLQ_PAYLOADS_BUCKET } from '../settle/dead-letter.ts'
 
+/** Options of {@link DeadLetterPayloads}. */
+export interface DeadLetterPayloadsOptions {
+  /**
+   * Replicas of the bucket when it has to be created (as the DLQ stream's). Default:
+   * {@link ownReplicas} of the connected server (3 on a cluster of 3 or more nodes, 1 on one server).
+   */
+  replicas?: number
+  /**
+   * Create the bucket on first use. Default true. A bind-only replica sets false: a put into a
+   * bucket `fn deploy` has not created yet fails (`FN_NOT_PROVISIONED`), and the dead letter waits.
+   */
+  provision?: boolean
+}
+
+/** The bucket's options as `fn deploy` and a provisioning replica create it. */
+export function payloadsBucketOptions(replicas: number): { replicas: number; description: string } {
+  return { replicas, description: 'jetfn dead-letter payloads too big for one message' }
+}
+
 export class DeadLetterPayloads {
   readonly #nc: NatsConnection
   readonly #replicas: number
+  readonly #provision: boolean
   #store: Promise<ObjectStore> | undefined
 
-  /**
-   * `replicas`: used only when the bucket has to be created (as the DLQ stream's). Default:
-   * {@link ownReplicas} of the connected server (3 on a cluster of 3 or more nodes, 1 on one server).
-   */
-  constructor(nc: NatsConnection, opts: { replicas?: number } = {}) {
+  constructor(nc: NatsConnection, opts: DeadLetterPayloadsOptions = {}) {
     this.#nc = nc
     this.#replicas = opts.replicas ?? ownReplicas(nc.info)
+    this.#provision = opts.provision ?? true
   }
 
-  /** Stores `data` under `name`, creating the bucket on first use. */
+  /** Stores `data` under `name`, creating the bucket on first use (unless told not to provision). */
   async put(name: string, data: Uint8Array, description: string): Promise<void> {
-    const store = await this.#open(true)
-    await store!.putBlob({ name, description }, data)
+    const store = await this.#open(this.#provision)
+    if (!store) {
+      throw new FnError(FnErrorCode.NotProvisioned, `Object Store ${DLQ_PAYLOADS_BUCKET} does not exist: \`fn deploy\` creates it`)
+    }
+    await store.putBlob({ name, description }, data)
   }
 
   /** The object's bytes; undefined when it (or the bucket) is missing. */
@@ -61,7 +82,7 @@ export class DeadLetterPayloads {
     if (this.#store) return this.#store
     const objm = new Objm(this.#nc)
     if (create) {
-      this.#store = objm.create(DLQ_PAYLOADS_BUCKET, { replicas: this.#replicas, description: 'jetfn dead-letter payloads too big for one message' })
+      this.#store = objm.create(DLQ_PAYLOADS_BUCKET, payloadsBucketOptions(this.#replicas))
       // A failed create (no permission, JetStream away) is tried again by the next call.
       this.#store.catch(() => (this.#store = undefined))
       return this.#store

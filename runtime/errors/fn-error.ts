@@ -40,6 +40,17 @@ export const FnErrorCode = {
    * carry it).
    */
   K8sFailed: 'FN_K8S_FAILED',
+  /**
+   * The NATS user lacks a permission the command needs: the server refused a publish or a
+   * subscription. The message names the operation and the subject; `fn auth` prints what each
+   * role needs.
+   */
+  PermissionDenied: 'FN_PERMISSION_DENIED',
+  /**
+   * Something a bind-only replica or a read-only command needs does not exist (a consumer, the
+   * registry, the DLQ stream): it only uses what `fn deploy` provisions. The message names it.
+   */
+  NotProvisioned: 'FN_NOT_PROVISIONED',
   /** An unexpected internal failure. */
   Internal: 'FN_INTERNAL',
 } as const

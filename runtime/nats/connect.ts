@@ -27,6 +27,11 @@ export interface ConnectNatsOptions {
   name?: string
   /** How long the first connection may take, ms. Default 5 000. */
   timeoutMs?: number
+  /**
+   * Prefix of the connection's reply subjects (nats.js `inboxPrefix`): each role of `fn auth`
+   * has its own, and may subscribe only under it. Default: nats.js's `_INBOX`.
+   */
+  inboxPrefix?: string
 }
 
 export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
@@ -37,6 +42,7 @@ export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptio
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
     timeout: opts.timeoutMs ?? 5_000,
+    ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
     ...(settings.token ? { token: settings.token } : {}),
     ...(settings.user ? { user: settings.user, pass: settings.pass } : {}),
   }

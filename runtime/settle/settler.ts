@@ -4,7 +4,8 @@
  * JetStream before the original is terminated.
  */
 import type { JetStreamClient } from '@nats-io/jetstream'
-import { createInbox, headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { headers as natsHeaders, type NatsConnection, type Subscription } from '@nats-io/transport-node'
+import { connectionInbox } from '../nats/connection-inbox.ts'
 import type { Logger } from 'pino'
 import { guardCallback } from '../nats/guard-callback.ts'
 import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
@@ -102,7 +103,7 @@ export class Settler {
    */
   #confirmedAck(reply: string): Promise<void> {
     if (!this.#confirmSub) {
-      this.#confirmInbox = createInbox()
+      this.#confirmInbox = connectionInbox(this.#o.nc)
       this.#confirmSub = this.#o.nc.subscribe(`${this.#confirmInbox}.*`, {
         // Runs on the client's socket reader: guarded, nothing may throw there.
         callback: guardCallback(this.#o.log, 'ack confirmations', (msg) => {

@@ -5,7 +5,7 @@ import { withRegistry } from './registry-command.ts'
 
 /** `fn deploy [names...]`: prints one line per function (what changed) and returns the results. */
 export async function runDeploy(opts: { configFile: string | undefined; names: string[] }): Promise<DeployResult[]> {
-  return withRegistry(opts.configFile, async ({ config, registry, jsm, nc }) => {
+  return withRegistry(opts.configFile, { role: 'deployer', provision: true }, async ({ config, registry, jsm, nc }) => {
     const cwd = resolve(process.cwd())
     const files = await listFunctionFiles(resolve(cwd, config.functionsDir))
     const results = await deployFunctions({ config, registry, jsm, server: nc.info, files, home: join(cwd, '.fn'), cwd, ...(opts.names.length > 0 ? { names: opts.names } : {}) })

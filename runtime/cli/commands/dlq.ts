@@ -48,7 +48,7 @@ export async function runDlq(args: ParsedArgs): Promise<number> {
   if (sub === 'replay' && !o.all && seqs.length === 0) usageError(sub, `say which dead letters to replay: --seq N (repeatable) or --all`)
   const selection: DeadLetterSelection = seqs.length > 0 ? { seqs } : { all: true }
 
-  return withRegistry(args.config, async ({ config, jsm, nc, registry }) => {
+  return withRegistry(args.config, { role: sub === 'ls' || sub === 'show' ? 'viewer' : 'deployer' }, async ({ config, jsm, nc, registry }) => {
     const dlq = await DeadLetters.open({ jsm, js: jetstream(nc), payloads: new DeadLetterPayloads(nc), registry, dlqStream: config.dlq.stream, fn })
     switch (sub) {
       case 'ls':

@@ -34,7 +34,7 @@ export async function runInvoke(args: ParsedArgs): Promise<number> {
       throw new FnError(FnErrorCode.UsageInvalid, `cannot read --file ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`)
     }
   }
-  return withRegistry(args.config, async ({ nc, registry }) => {
+  return withRegistry(args.config, { role: 'deployer' }, async ({ nc, registry }) => {
     const manifest = await registry.get(name)
     if (!manifest) throw new FnError(FnErrorCode.FunctionNotFound, `no function named '${name}' is deployed`, { hint: 'run `fn ls` to see what is deployed' })
     if (/[*>]/.test(manifest.subject)) {

@@ -15,7 +15,7 @@ const LEVELS: Record<number, string> = { 10: 'TRACE', 20: 'DEBUG', 30: 'INFO', 4
  */
 export async function runLogs(args: ParsedArgs, signal: AbortSignal): Promise<number> {
   const name = args.positionals[0]!
-  return withRegistry(args.config, async ({ nc, registry }) => {
+  return withRegistry(args.config, { role: 'viewer' }, async ({ nc, registry }) => {
     if (!(await registry.get(name))) {
       throw new FnError(FnErrorCode.FunctionNotFound, `no function named '${name}' is deployed`, { hint: 'run `fn ls` to see what is deployed' })
     }

@@ -5,7 +5,7 @@ import { withRegistry } from './registry-command.ts'
 
 /** `fn ls [--json]`: every deployed function with its queue figures; returns the exit code. */
 export async function runLs(args: ParsedArgs): Promise<number> {
-  const statuses = await withRegistry(args.config, ({ config, registry, jsm }) => functionStatuses({ registry, jsm, dlqStream: config.dlq.stream }))
+  const statuses = await withRegistry(args.config, { role: 'viewer' }, ({ config, registry, jsm }) => functionStatuses({ registry, jsm, dlqStream: config.dlq.stream }))
   if (args.options.json) console.log(JSON.stringify(statuses, null, 2))
   else if (statuses.length === 0) console.log('no functions deployed (run `fn deploy`)')
   else {
