@@ -17,6 +17,7 @@ import { runK8s } from './commands/k8s.ts'
 import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
+import { runAuth } from './commands/auth.ts'
 
 export async function main(argv: readonly string[]): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v') || Boolean(process.env.DEBUG)
@@ -43,7 +44,7 @@ export async function main(argv: readonly string[]): Promise<number> {
         await runDev({ configFile: args.config, signal: shutdownSignal() })
         return 0
       case 'start':
-        await runStart({ configFile: args.config, signal: shutdownSignal() })
+        await runStart({ configFile: args.config, signal: shutdownSignal(), bindOnly: args.options.bindOnly === true })
         return 0
       case 'deploy':
         await runDeploy({ configFile: args.config, names: args.positionals })
@@ -57,6 +58,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runResume(args)
       case 'replay':
         return await runReplay(args)
+      case 'auth':
+        return await runAuth(args)
       case 'rollback':
         await runRollback({ configFile: args.config, name: args.positionals[0]!, to: args.options.to })
         return 0

@@ -8,7 +8,7 @@ import { parseDuration } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { DEFAULT_ACCOUNT, DEFAULT_K8S_OUT_DIR, DEFAULT_MAX_REPLICAS, DEFAULT_MIN_REPLICAS, DEFAULT_MONITORING_ENDPOINT, type K8sFlags } from '../k8s/k8s-options.ts'
 
-export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'k8s', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'auth', 'k8s', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -50,6 +50,10 @@ export interface CommandOptions {
   wait?: boolean
   /** The flags of `fn k8s`, as written (validated by the command). */
   k8s?: K8sFlags
+  /** `--bind-only` (start): bind to what `fn deploy` provisioned, create nothing (as `provision: false`). */
+  bindOnly?: boolean
+  /** `--nsc` (auth): print `nsc add user` commands instead of the nats-server config. */
+  nsc?: boolean
 }
 
 export interface ParsedArgs {
@@ -103,6 +107,8 @@ const FLAG_DEFS = {
   cpu: { type: 'string' },
   memory: { type: 'string' },
   auth: { type: 'string' },
+  'bind-only': { type: 'boolean' },
+  nsc: { type: 'boolean' },
 } as const
 
 const K8S_DETAILS = `Writes, for a cluster of replicas (\`fn start --bind-only\`) scaled by KEDA on each function's backlog:
@@ -138,7 +144,12 @@ flags:
 export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   init: { usage: 'fn init [dir] [--force]', summary: 'scaffold a project (package.json, tsconfig.json, fn.config.ts, functions/hello.ts); adds only what is missing unless --force', args: [0, 1], flags: ['force'] },
   dev: { usage: 'fn dev', summary: 'embedded nats-server (or NATS_URL), deploy ./functions, run a replica, redeploy on save', args: [0, 0], flags: [] },
-  start: { usage: 'fn start', summary: 'a production replica: runs every deployed function, follows deploys, /healthz /readyz /metrics', args: [0, 0], flags: [] },
+  start: {
+    usage: 'fn start [--bind-only]',
+    summary: 'a production replica: runs every deployed function, follows deploys, /healthz /readyz /metrics; --bind-only creates nothing (fn deploy provisions)',
+    args: [0, 0],
+    flags: ['bind-only'],
+  },
   deploy: { usage: 'fn deploy [names...]', summary: 'bundle and deploy functions (all of ./functions, or the ones named)', args: [0, Infinity], flags: [] },
   rm: { usage: 'fn rm <function>', summary: 'remove a function: every replica stops it, its consumer is deleted', args: [1, 1], flags: [] },
   rollback: { usage: 'fn rollback <function> [--to <version>]', summary: 're-deploy the previous version (or the one whose hash starts with --to)', args: [1, 1], flags: ['to'] },
@@ -156,6 +167,12 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
     flags: ['out', 'image', 'namespace', 'name', 'min', 'max', 'replicas', 'monitoring', 'monitoring-https', 'account', 'activation-lag', 'cpu', 'memory', 'auth', 'force'],
   },
   dlq: { usage: 'fn dlq (ls | show | replay | purge) <function> [<seq>] [--seq N ...] [--all] [--dry-run] [--json]', summary: 'inspect and redrive dead letters', args: [2, 3], flags: ['seq', 'all', 'dry-run', 'json'] },
+  auth: {
+    usage: 'fn auth [--json | --nsc]',
+    summary: 'NATS permissions of the replica, deployer and viewer roles for this project: nats-server config, nsc commands, or JSON',
+    args: [0, 0],
+    flags: ['json', 'nsc'],
+  },
   help: { usage: 'fn help [command]', summary: 'show this text', args: [0, 1], flags: [] },
 }
 
@@ -234,6 +251,8 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (v['monitoring-https'] === true) k8s.monitoringHttps = true
   if (v.force === true) k8s.force = true
   if (Object.keys(k8s).length > 0) o.k8s = k8s
+  if (v['bind-only'] === true) o.bindOnly = true
+  if (v.nsc === true) o.nsc = true
   return o
 }
 

@@ -25,6 +25,16 @@ import type { FunctionManifest } from '../deploy/manifest.ts'
 import { toRevision, type ManifestRevision, type Registry } from '../deploy/registry.ts'
 import type { Replica } from './replica.ts'
 import { retryDelayMs } from './retry-delay.ts'
+import { FnErrorCode, isFnError } from '../errors/fn-error.ts'
+import { FUNCTIONS_BUCKET } from '../deploy/manifest.ts'
+
+/** Why a bind-only replica is not following the registry before the first deploy. */
+const REGISTRY_MISSING = `the registry (KV ${FUNCTIONS_BUCKET}) does not exist yet: \`fn deploy\` creates it`
+
+/** True for the error of reading a registry whose stream does not exist. */
+function registryMissing(err: unknown): boolean {
+  return /stream not found/i.test(String((err as Error)?.message))
+}
 
 /** Options of {@link RegistryFollower}. */
 export interface RegistryFollowerOptions {
@@ -37,7 +47,16 @@ export interface RegistryFollowerOptions {
   onApplied?: (rev: ManifestRevision, outcome: 'deployed' | 'removed' | 'unchanged' | 'failed') => void
   /** How often the registry's stream is checked while it is watched, ms. Default 5 000. */
   checkIntervalMs?: number
+  /**
+   * The replica is bind-only: a registry that does not exist yet is waited for (the replica is
+   * not ready, and says so once) rather than a failed start, and a function whose consumer
+   * `fn deploy` has not created yet is tried again every few seconds. Default false.
+   */
+  bindOnly?: boolean
 }
+
+/** Longest wait between tries of a function whose consumer is not there yet (bind-only), ms: a deploy is picked up this fast. */
+const NOT_PROVISIONED_RETRY_MAX_MS = 5_000
 
 /** A change that could not be applied, waiting for its next try. */
 interface PendingRetry {
@@ -71,9 +90,19 @@ export class RegistryFollower {
     this.#o = opts
   }
 
-  /** Applies every current manifest, then follows changes in the background. Rejects if the first snapshot or watch fails. */
+  /**
+   * Applies every current manifest, then follows changes in the background. Rejects if the first
+   * snapshot or watch fails, except (bind-only) for a registry that does not exist yet: that is
+   * waited for.
+   */
   async start(): Promise<void> {
-    await this.#follow()
+    try {
+      await this.#follow()
+    } catch (err) {
+      if (!this.#o.bindOnly || !registryMissing(err)) throw err
+      this.#o.log.warn({ reason: (err as Error).message }, 'the registry does not exist yet and this replica is bind-only: waiting for `fn deploy` to create it')
+      this.#restart(REGISTRY_MISSING)
+    }
   }
 
   /** Why the replica is not in step with the registry (empty when it is): for `/readyz`. */
@@ -156,12 +185,18 @@ export class RegistryFollower {
   }
 
   #restart(reason: string): void {
-    const delayMs = retryDelayMs(++this.#restartAttempt)
+    const delayMs = retryDelayMs(++this.#restartAttempt, reason === REGISTRY_MISSING ? { maxMs: NOT_PROVISIONED_RETRY_MAX_MS } : {})
     this.#notFollowing = `${reason}; restarting the watch (attempt ${this.#restartAttempt})`
     this.#restartTimer = setTimeout(() => {
       if (this.#stopped) return
       this.#follow().catch((err: unknown) => {
         if (this.#stopped) return
+        if (this.#o.bindOnly && registryMissing(err)) {
+          // Said once already, at start or when the watch ended.
+          this.#o.log.debug({ attempt: this.#restartAttempt }, 'registry still missing')
+          this.#restart(REGISTRY_MISSING)
+          return
+        }
         this.#o.log.warn({ err, attempt: this.#restartAttempt }, 'registry watch not restarted yet')
         this.#restart(`cannot watch the registry: ${(err as Error).message}`)
       })
@@ -191,9 +226,13 @@ export class RegistryFollower {
       }
     } catch (err) {
       const next = attempt + 1
-      const delayMs = retryDelayMs(next)
+      const notProvisioned = isFnError(err, FnErrorCode.NotProvisioned)
+      const delayMs = retryDelayMs(next, notProvisioned ? { maxMs: NOT_PROVISIONED_RETRY_MAX_MS } : {})
       const reason = (err as Error).message
-      this.#o.log.error({ err, fn: rev.name, revision: rev.revision, attempt: next, delayMs }, 'registry change not applied; trying again')
+      if (!notProvisioned) this.#o.log.error({ err, fn: rev.name, revision: rev.revision, attempt: next, delayMs }, 'registry change not applied; trying again')
+      // Waiting for `fn deploy` is a state, not a string of failures: said once.
+      else if (attempt === 0) this.#o.log.warn({ fn: rev.name, revision: rev.revision, reason }, 'function not started: waiting for `fn deploy` to provision it')
+      else this.#o.log.debug({ fn: rev.name, attempt: next, delayMs }, 'still not provisioned')
       this.#o.onApplied?.(rev, 'failed')
       const timer = setTimeout(() => {
         if (!this.#stopped && this.#retries.get(rev.name)?.rev === rev) void this.#enqueue(rev)

@@ -11,8 +11,11 @@ import { FunctionConsumer, type RunnableFunction } from '../consumer/function-co
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { closeConnection } from '../nats/close-connection.ts'
 import { connectNats } from '../nats/connect.ts'
-import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
+import { consumerName } from '../nats/ensure-consumer.ts'
 import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
+import { ROLE_INBOX_PREFIX } from '../auth/roles.ts'
+import { ConsumerBinding } from './consumer-binding.ts'
+import { watchConnection } from './watch-connection.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
 import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
@@ -64,6 +67,7 @@ export class Replica {
   #events: EventPublisher | undefined
   #payloads: DeadLetterPayloads | undefined
   #rates: SharedRates | undefined
+  #binding: ConsumerBinding | undefined
   /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
   readonly #ackFloors = new Map<string, number>()
   #floorTimer: NodeJS.Timeout | undefined
@@ -92,6 +96,7 @@ export class Replica {
     const problems: string[] = []
     if (this.#state !== 'running') problems.push(`replica is ${this.#state}`)
     if (this.#disconnected) problems.push('not connected to NATS')
+    problems.push(...(this.#binding?.problems() ?? []))
     for (const [name, c] of this.#consumers) {
       if (c.state !== 'running') problems.push(`consumer of ${name} is ${c.state}`)
       const dlq = c.deadLetterProblem
@@ -110,19 +115,28 @@ export class Replica {
     return [...this.#consumers.keys()]
   }
 
-  /** Connects, ensures the configured streams and the DLQ, and starts the worker pool. */
+  /**
+   * Connects, ensures the configured streams and the DLQ (a bind-only replica only checks that
+   * the DLQ exists), and starts the worker pool.
+   */
   async start(): Promise<void> {
     if (this.#state !== 'idle') throw new FnError(FnErrorCode.InvalidState, `replica cannot start: it is ${this.#state}`)
     this.#transition('starting')
     try {
       const { config } = this.#o
-      this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica' }))
-      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config, this.#nc.info) })
-      this.#rates = new SharedRates(this.#nc, { create: true, replicas: ownReplicas(this.#nc.info, config.jetfn.replicas) })
+      const provision = config.provision
+      this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica', inboxPrefix: ROLE_INBOX_PREFIX.replica }))
+      this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config, this.#nc.info), provision })
+      this.#rates = new SharedRates(this.#nc, { create: provision, replicas: ownReplicas(this.#nc.info, config.jetfn.replicas) })
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
-      for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
-      await ensureStream(this.#jsm, dlqStreamSpec(config, this.#nc.info), this.#log, { own: true })
+      this.#binding = new ConsumerBinding({ jsm: () => this.jsm, provision })
+      if (provision) {
+        for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
+        await ensureStream(this.#jsm, dlqStreamSpec(config, this.#nc.info), this.#log, { own: true })
+      } else {
+        await this.#checkDlq(config.dlq.stream)
+      }
       this.#pool = new WorkerPool({
         threads: config.pool.threads,
         maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,
@@ -132,7 +146,13 @@ export class Replica {
       })
       this.#events = natsEventPublisher(this.#nc, this.id, this.#log)
       this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
-      this.#watchConnection(this.#nc)
+      watchConnection(this.#nc, this.#log, {
+        disconnected: () => (this.#disconnected = true),
+        reconnected: () => {
+          this.#disconnected = false
+          for (const c of this.#consumers.values()) c.resetPull('reconnected')
+        },
+      })
       // The ack floors a lost consumer would be recreated after stay recent (best effort).
       this.#floorTimer = setInterval(() => {
         for (const c of this.#consumers.values()) void this.#refreshAckFloor(c.fn)
@@ -169,18 +189,15 @@ export class Replica {
     if (this.#state !== 'running') throw new FnError(FnErrorCode.InvalidState, `cannot deploy ${fn.name}: the replica is ${this.#state}`)
     const log = this.#fnLog(fn)
     const existing = this.#consumers.get(fn.name)
+    const binding = this.#require('binding', this.#binding)
     if (existing && existing.fn.stream !== fn.stream) {
       const from = existing.fn.stream
       this.#consumers.delete(fn.name)
       await existing.drain(this.#o.config.shutdownGraceMs)
-      await this.jsm.consumers.delete(from, consumerName(fn.name)).catch((err: unknown) => {
-        // Another replica removed it first, or it is gone already: either way it is gone.
-        if (!isNotFound(err)) throw err
-      })
-      log.info({ from, to: fn.stream }, 'function moved to another stream: old consumer drained and removed')
+      await binding.retire(fn.name, from)
+      log.info({ from, to: fn.stream }, binding.provision ? 'function moved to another stream: old consumer drained and removed' : 'function moved to another stream: old consumer drained (fn deploy removes it)')
     }
-    const ensured = await ensureConsumer(this.jsm, consumerSpec(fn), log)
-    this.#ackFloors.set(fn.name, ensured.ackFloor)
+    this.#ackFloors.set(fn.name, await binding.prepare(fn, log))
     const running = this.#consumers.get(fn.name)
     if (running) {
       running.update(fn)
@@ -208,9 +225,10 @@ export class Replica {
           return
         }
         if (this.#consumers.get(current.name) !== consumer) return
-        // Recreated where it was (after its last ack floor seen), never from the stream's start.
+        // Recreated where it was (after its last ack floor seen), never from the stream's start;
+        // a bind-only replica waits for `fn deploy` to do that.
         const floor = await this.#refreshAckFloor(current)
-        await ensureConsumer(this.jsm, consumerSpec(current), clog, floor)
+        await binding.recover(current, floor, clog)
       },
     })
     this.#consumers.set(fn.name, consumer)
@@ -251,6 +269,7 @@ export class Replica {
     if (!consumer) return
     this.#consumers.delete(name)
     this.#ackFloors.delete(name)
+    this.#binding?.forget(name)
     await consumer.drain(this.#o.config.shutdownGraceMs)
     this.#log.info({ fn: name }, 'function removed')
   }
@@ -305,19 +324,14 @@ export class Replica {
     this.#transition('stopped')
   }
 
-  #watchConnection(nc: NatsConnection): void {
-    void (async () => {
-      for await (const s of nc.status()) {
-        if (s.type === 'disconnect') {
-          this.#disconnected = true
-          this.#log.warn({ server: s.server }, 'disconnected from NATS')
-        } else if (s.type === 'reconnect') {
-          this.#disconnected = false
-          this.#log.info({ server: s.server }, 'reconnected to NATS')
-          for (const c of this.#consumers.values()) c.resetPull('reconnected')
-        }
-      }
-    })().catch((err: unknown) => this.#log.error({ err }, 'connection status watch ended'))
+  /** Bind-only: the DLQ is `fn deploy`'s to create; a replica only says, once, when it is missing. */
+  async #checkDlq(stream: string): Promise<void> {
+    try {
+      await this.jsm.streams.info(stream)
+    } catch (err) {
+      if (!isNotFound(err)) throw err
+      this.#log.warn({ stream }, 'the DLQ stream does not exist and this replica is bind-only: dead letters wait (unterminated) until `fn deploy` creates it')
+    }
   }
 
   #transition(to: ReplicaState): void {

@@ -48,8 +48,16 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
   let follower: RegistryFollower | undefined
   let health: HealthServer | undefined
   try {
-    registry = await Registry.open(replica.nc, { replicas: opts.config.jetfn.replicas, log: opts.log.child({ component: 'registry' }) })
-    follower = new RegistryFollower({ replica, registry, home: opts.home, log: opts.log.child({ component: 'registry' }), ...(opts.onApplied ? { onApplied: opts.onApplied } : {}) })
+    const provision = opts.config.provision
+    registry = await Registry.open(replica.nc, { replicas: opts.config.jetfn.replicas, log: opts.log.child({ component: 'registry' }), provision })
+    follower = new RegistryFollower({
+      replica,
+      registry,
+      home: opts.home,
+      log: opts.log.child({ component: 'registry' }),
+      bindOnly: !provision,
+      ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
+    })
     await follower.start()
     const following = follower
     // Not ready while the registry is not followed: a replica that misses deploys runs stale code.
