@@ -11,8 +11,10 @@ import type { ResolvedConfig } from '../config/config-schema.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { findStream } from '../nats/find-stream.ts'
 import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
-import { ensureStream } from '../nats/ensure-stream.ts'
-import { dlqStreamSpec } from '../dlq/dlq-stream.ts'
+import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
+import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
+import { ensurePayloadsBucket } from '../dlq/dead-letter-payloads.ts'
+import { findViolation } from '../nats/permission-denied.ts'
 import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
 import { mapLimit } from './map-limit.ts'
@@ -28,6 +30,15 @@ export interface DeployResult {
   version: string
   /** The version it replaced, for `updated`. */
   previous?: string | undefined
+  /**
+   * The function was deployed but its consumer was gone (deleted by hand, its stream made again):
+   * the deploy created it again, at the function's `startFrom`.
+   */
+  consumerRecreated?: boolean
+  /** The function moved from this stream: its consumer there is removed (or, in `oldConsumerLeft`, why not). */
+  movedFrom?: string | undefined
+  /** Why the old consumer of a moved function could not be removed (it then stays, unused). */
+  oldConsumerLeft?: string | undefined
 }
 
 /** Options of {@link deployFunctions}. */
@@ -102,7 +113,11 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     const configured = opts.config.streams.find((st) => st.name === name)
     if (configured) await ensureStream(opts.jsm, configured, log)
   }
-  if (picked.length > 0) await ensureStream(opts.jsm, dlqStreamSpec(opts.config, opts.server), log, { own: true })
+  if (picked.length > 0) {
+    // Everything a bind-only replica needs and may not create: the DLQ and its payload store.
+    await ensureStream(opts.jsm, dlqStreamSpec(opts.config, opts.server), log, { own: true })
+    await ensurePayloadsBucket(opts.jsm, dlqReplicas(opts.config, opts.server), log)
+  }
   const who = deployer()
   const results: DeployResult[] = []
   for (const { built, stream } of picked) {
@@ -117,11 +132,19 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
       deployedBy: who,
       file: built.file,
     }
-    const current = await opts.registry.get(manifest.name).catch(() => undefined)
+    // A manifest that cannot be read is replaced; a refused permission is the deploy's failure.
+    const current = await opts.registry.get(manifest.name).catch((err: unknown) => {
+      if (findViolation(err)) throw err
+      return undefined
+    })
     // Replays in progress go on, on the new version.
     if (current?.replays?.length && current.stream === stream) manifest.replays = current.replays
+    const spec = consumerSpec({ ...built.options, stream })
     if (sameDeployment(current, manifest)) {
-      results.push({ name: manifest.name, file: built.file, status: 'unchanged', version: manifest.version })
+      // Unchanged, but its consumer may have been lost: bind-only replicas wait for a deploy to
+      // bring it back (a provisioning replica would have made it again itself).
+      const { created } = await ensureConsumer(opts.jsm, spec, log)
+      results.push({ name: manifest.name, file: built.file, status: 'unchanged', version: manifest.version, ...(created ? { consumerRecreated: true } : {}) })
       continue
     }
     const code = await readFile(built.bundlePath)
@@ -132,9 +155,12 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     // A redeploy updates the consumer and keeps its pause (`fn pause`); a function moved to another
     // stream gets a new consumer there, paused as the old one was.
     const pauseUntil = current && current.stream !== stream ? await carriedPause(opts.jsm, current) : undefined
-    await ensureConsumer(opts.jsm, { ...consumerSpec({ ...built.options, stream }), ...(pauseUntil ? { pauseUntil } : {}) }, log)
+    const { created } = await ensureConsumer(opts.jsm, { ...spec, ...(pauseUntil ? { pauseUntil } : {}) }, log)
     await opts.registry.put(manifest)
-    results.push({ name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version })
+    const result: DeployResult = { name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version }
+    if (current && created && current.stream === stream) result.consumerRecreated = true
+    if (current && current.stream !== stream) Object.assign(result, { movedFrom: current.stream }, await retireConsumer(opts.jsm, manifest.name, current.stream))
+    results.push(result)
   }
   // Replays (`fn replay`) that have run to their end: their consumers and entries go.
   for (const { built } of picked) await endFinishedReplays({ jsm: opts.jsm, registry: opts.registry }, built.options.name)
@@ -145,6 +171,22 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
 async function carriedPause(jsm: JetStreamManager, previous: FunctionManifest): Promise<string | undefined> {
   const info = await jsm.consumers.info(previous.stream, consumerName(previous.name)).catch(() => undefined)
   return info?.paused === true ? info.config.pause_until : undefined
+}
+
+/**
+ * Removes the consumer a moved function left on its old stream, once the manifest names the new
+ * one. Replicas still draining it lose only acks of messages that no consumer of the function
+ * reads any more. A removal that fails (no permission on the old stream) is reported, not fatal:
+ * the deploy itself is done.
+ */
+async function retireConsumer(jsm: JetStreamManager, name: string, stream: string): Promise<{ oldConsumerLeft?: string }> {
+  try {
+    await jsm.consumers.delete(stream, consumerName(name))
+    return {}
+  } catch (err) {
+    if (isNotFound(err)) return {}
+    return { oldConsumerLeft: (err as Error).message }
+  }
 }
 
 function selectFiles(files: readonly string[], names: readonly string[] | undefined): readonly string[] {

@@ -3,7 +3,8 @@
  */
 import type { JetStreamManager } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { consumerName } from '../nats/ensure-consumer.ts'
+import { pino, type Logger } from 'pino'
+import { consumerName, consumerSpec, ensureConsumer } from '../nats/ensure-consumer.ts'
 import { isNotFound } from '../nats/ensure-stream.ts'
 import { deployer } from './deploy-functions.ts'
 import type { FunctionManifest } from './manifest.ts'
@@ -30,8 +31,17 @@ export async function removeFunction(registry: Registry, jsm: JetStreamManager, 
 /**
  * Re-points a function's manifest at an earlier version from KV history: the one before the
  * current version, or the version whose hash starts with `to`. The bundle must still be stored.
+ *
+ * @param opts.jsm when given, the consumer is made to match the version rolled back to first
+ *   (its subject, ack wait and limits, or its stream) as `fn deploy` does, so that bind-only
+ *   replicas, which never change consumers, run it as it was deployed.
  */
-export async function rollbackFunction(registry: Registry, name: string, to?: string): Promise<{ from: string | undefined; to: FunctionManifest }> {
+export async function rollbackFunction(
+  registry: Registry,
+  name: string,
+  to?: string,
+  opts: { jsm?: JetStreamManager; log?: Logger } = {},
+): Promise<{ from: string | undefined; to: FunctionManifest }> {
   const history = await registry.history(name)
   if (history.length === 0) throw notFound(name)
   const current = await registry.get(name)
@@ -52,7 +62,14 @@ export async function rollbackFunction(registry: Registry, name: string, to?: st
   const manifest: FunctionManifest = { ...target, deployedAt: new Date().toISOString(), deployedBy: deployer(), rolledBackFrom: current?.version }
   // Replays in progress go on, on the version restored; those of the old manifest ended long ago.
   manifest.replays = current?.stream === target.stream && current.replays?.length ? current.replays : undefined
+  if (opts.jsm) await ensureConsumer(opts.jsm, consumerSpec({ ...target.options, stream: target.stream }), opts.log ?? pino({ enabled: false }))
   await registry.put(manifest)
+  if (opts.jsm && current && current.stream !== target.stream) {
+    // As a deploy that moves a function: its consumer on the stream it leaves goes.
+    await opts.jsm.consumers.delete(current.stream, consumerName(name)).catch((err: unknown) => {
+      if (!isNotFound(err)) throw err
+    })
+  }
   return { from: current?.version, to: manifest }
 }
 

@@ -7,7 +7,9 @@
 import { Objm, type ObjectStore } from '@nats-io/obj'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { isNotFound } from '../nats/ensure-stream.ts'
+import type { JetStreamManager } from '@nats-io/jetstream'
+import type { Logger } from 'pino'
+import { isNotFound, raiseReplicas } from '../nats/ensure-stream.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
 import { DLQ_PAYLOADS_BUCKET } from '../settle/dead-letter.ts'
 
@@ -28,6 +30,15 @@ export interface DeadLetterPayloadsOptions {
 /** The bucket's options as `fn deploy` and a provisioning replica create it. */
 export function payloadsBucketOptions(replicas: number): { replicas: number; description: string } {
   return { replicas, description: 'jetfn dead-letter payloads too big for one message' }
+}
+
+/**
+ * Creates the bucket if missing and raises its replicas if it has fewer (`fn deploy`, for
+ * bind-only replicas, which never create it).
+ */
+export async function ensurePayloadsBucket(jsm: JetStreamManager, replicas: number, log: Logger): Promise<void> {
+  await new Objm(jsm.jetstream()).create(DLQ_PAYLOADS_BUCKET, payloadsBucketOptions(replicas))
+  await raiseReplicas(jsm, `OBJ_${DLQ_PAYLOADS_BUCKET}`, replicas, log)
 }
 
 export class DeadLetterPayloads {

@@ -17,6 +17,10 @@ export async function runDeploy(opts: { configFile: string | undefined; names: s
 }
 
 export function formatResult(r: DeployResult): string {
+  return formatStatus(r) + formatNotes(r)
+}
+
+function formatStatus(r: DeployResult): string {
   const version = r.version.slice(0, 12)
   switch (r.status) {
     case 'created':
@@ -26,4 +30,13 @@ export function formatResult(r: DeployResult): string {
     case 'unchanged':
       return `${r.name}  unchanged  ${version}`
   }
+}
+
+function formatNotes(r: DeployResult): string {
+  const consumer = `fn_${r.name}`
+  let notes = ''
+  if (r.consumerRecreated) notes += `\n  note: its consumer ${consumer} was gone and is created again at its startFrom; messages stored while it was gone may not run`
+  if (r.movedFrom && r.oldConsumerLeft) notes += `\n  note: moved from stream ${r.movedFrom}; its old consumer ${consumer} there could not be removed (${r.oldConsumerLeft})`
+  else if (r.movedFrom) notes += `\n  moved from stream ${r.movedFrom}: its old consumer ${consumer} there is removed`
+  return notes
 }
