@@ -202,13 +202,24 @@ export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>
   viewer: VIEWER,
 })
 
+/**
+ * Whose replies each role receives. A command's connection uses the inbox prefix of the role the
+ * command needs (`commandRole`), so a deployer, who runs the viewer's commands too, receives
+ * under the viewer's prefix as well; nobody else receives another role's replies.
+ */
+export const ROLE_INBOXES: Readonly<Record<Role, readonly Role[]>> = Object.freeze({
+  replica: ['replica'],
+  deployer: ['deployer', 'viewer'],
+  viewer: ['viewer'],
+})
+
 /** Every role's permissions for `scope`; each list in a stable order, without repeats. */
 export function rolePermissions(scope: AuthScope): RolePermissionSet {
   const out = {} as RolePermissionSet
   for (const role of ROLES) {
     const inboxPrefix = ROLE_INBOX_PREFIX[role]
-    // Every connection: the JetStream account check jetfn makes on connecting, and its own replies.
-    const base: Grant = { publish: [`${API}.INFO`], subscribe: [`${inboxPrefix}.>`] }
+    // Every connection: the JetStream account check jetfn makes on connecting, and its replies.
+    const base: Grant = { publish: [`${API}.INFO`], subscribe: ROLE_INBOXES[role].map((r) => `${ROLE_INBOX_PREFIX[r]}.>`) }
     const g = merge([base, ...ROLE_CAPABILITIES[role].map((c) => CAPABILITIES[c](scope))])
     out[role] = { publish: g.publish ?? [], subscribe: g.subscribe ?? [], inboxPrefix, allowResponses: g.allowResponses ?? false }
   }

@@ -8,6 +8,7 @@ import { connect as natsConnect, credsAuthenticator, nkeyAuthenticator, type Con
 import { jetstreamManager } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { compareVersions, MIN_NATS_SERVER_VERSION } from './nats-server-bin.ts'
+import { permissionDenied } from './permission-denied.ts'
 
 /** Connection settings, as resolved from `fn.config.ts` `nats`. */
 export interface NatsSettings {
@@ -73,6 +74,9 @@ export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptio
     await (await jetstreamManager(nc)).getAccountInfo()
   } catch (err) {
     await nc.close()
+    // A user not allowed `$JS.API.INFO`, or replies under this inbox prefix, is not a server without JetStream.
+    const denied = permissionDenied(err)
+    if (denied) throw denied
     throw new FnError(FnErrorCode.ServerUnsupported, `JetStream is not enabled on the server at ${nc.getServer()}`, {
       cause: err,
       hint: 'run nats-server with -js (or `jetstream {}` in its config)',

@@ -7,6 +7,7 @@
  * and a command that then fails is reported by the violation, not by its timeout.
  */
 import type { NatsConnection } from '@nats-io/transport-node'
+import { ROLE_INBOX_PREFIX, ROLES } from '../auth/roles.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 
 /** One refusal by the server. */
@@ -76,7 +77,14 @@ export function permissionDenied(err: unknown, seen: readonly PermissionViolatio
   const v = findViolation(err) ?? (isFnError(err) && OWN_VERDICTS.has(err.code) ? undefined : seen[0])
   if (!v) return undefined
   const what = v.operation === 'subscription' ? 'subscribe to' : 'publish to'
-  return new FnError(FnErrorCode.PermissionDenied, `the NATS server refused to let this user ${what} '${v.subject}'`, {
+  // Replies come to the inbox prefix of the command's role: a user of another role is refused
+  // there first. Named as the whole prefix (the rest of the subject is random).
+  const inbox = ROLES.find((r) => v.subject.startsWith(`${ROLE_INBOX_PREFIX[r]}.`))
+  const subject = inbox ? `${ROLE_INBOX_PREFIX[inbox]}.>` : v.subject
+  const where = inbox ? ` (replies to the '${inbox}' role)` : ''
+  // Refused at its inbox, a command needed the role whose inbox it is.
+  role ??= inbox
+  return new FnError(FnErrorCode.PermissionDenied, `the NATS server refused to let this user ${what} '${subject}'${where}`, {
     cause: err,
     hint: `the user lacks that permission; \`fn auth\` prints the permissions of each role${role ? ` (this command needs the '${role}' role)` : ''}`,
   })

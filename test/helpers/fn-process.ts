@@ -61,9 +61,9 @@ export interface FnReplica {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-/** Starts `fn start --config <project config>` with `NATS_URL`. */
-export function spawnStart(project: DevProject, url: string, label = 'fn start'): FnReplica {
-  const child = spawnTied(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile], {
+/** Starts `fn start --config <project config> [...args]` with `NATS_URL`. */
+export function spawnStart(project: DevProject, url: string, label = 'fn start', args: string[] = []): FnReplica {
+  const child = spawnTied(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile, ...args], {
     cwd: ROOT,
     env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
