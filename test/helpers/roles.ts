@@ -77,9 +77,10 @@ export async function startRoleServer(project: DevProject, opts: RoleServerOptio
   const logged: LoggedViolation[] = []
   const note = (obj: object): void => {
     const line = String((obj as { line?: unknown }).line ?? '')
-    // `[ERR] 127.0.0.1:port - cid:7 - "v3.4.0:node:jetfn cli" - "jetfn-replica" - Publish Violation - User "jetfn-replica", Subject "…"`
-    const m = /(Publish|Subscription) Violation.*User "([^"]*)".*Subject "([^"]*)"/.exec(line)
-    if (m) logged.push({ kind: m[1]!, user: m[2]!, subject: m[3]!, line })
+    // nats-server 2.15.1: `[ERR] 127.0.0.1:42512 - cid:5 - "v3.4.0:nats.js" - "$G/user:a" - Publish Violation - Subject "y"`
+    const m = /"[^"]*user:([^"]*)".*?(Publish|Subscription) Violation.*?Subject "([^"]*)"/.exec(line)
+    if (m) logged.push({ kind: m[2]!, user: m[1]!, subject: m[3]!, line })
+    else if (/Violation/.test(line)) logged.push({ kind: 'unparsed', user: '', subject: '', line })
   }
   const server = await startServer({
     extraConfig: [opts.extraConfig ?? '', authorizationBlock(permissions, passwords)].join('\n'),

@@ -87,6 +87,8 @@ describe.each([
     expect(lines[0]).toMatch(refusedInbox('deployer'))
     expect(lines.slice(1)).toEqual(["hint: the user lacks that permission; `fn auth` prints the permissions of each role (this command needs the 'deployer' role)"])
     expect(await state()).toEqual(before)
+    // The server's own log says the same (and shows the e2e test's "no violation" can fail).
+    await expect.poll(() => s.violations(), { timeout: 5_000 }).toContainEqual(expect.objectContaining({ kind: 'Subscription', user: ROLE_USER[role], subject: expect.stringMatching(/^_INBOX\.jetfn\.deployer\./) }))
   })
 })
 
@@ -111,6 +113,8 @@ it.each([
   try {
     // nats.js fails the request with the server's own words (a RequestError caused by a PermissionViolationError).
     await expect(act(c)).rejects.toThrow(`Permissions Violation for Publish to "${subject}"`)
+    // The server logs it as it answers: the line may come a moment after the client's error.
+    await expect.poll(() => s.violations(), { timeout: 5_000 }).toContainEqual(expect.objectContaining({ kind: 'Publish', user: ROLE_USER[role], subject }))
   } finally {
     await c.nc.close()
   }
