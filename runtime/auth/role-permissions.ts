@@ -60,18 +60,18 @@ const payloadsStream = `OBJ_${DLQ_PAYLOADS_BUCKET}`
 const provisionStream = (stream: string): string[] => [`${API}.STREAM.INFO.${stream}`, `${API}.STREAM.CREATE.${stream}`, `${API}.STREAM.UPDATE.${stream}`]
 
 /**
- * Reading a KV bucket or an Object Store: stream info (`status`, `open`), one message (`get`,
- * `info`: a direct get by subject when the stream allows it, else `STREAM.MSG.GET`), and ordered
- * push consumers with flow control for `keys`, `watch`, `history` and object reads.
+ * Reading a KV bucket or an Object Store: stream info (`status`, `open`), one message, and
+ * ordered push consumers with flow control for `keys`, `watch`, `history` and object reads (a
+ * consumer reset deletes the old one). nats.js 3.4 reads one KV entry with a direct get by
+ * subject when the stream allows it (else `STREAM.MSG.GET`), and asks KV consumers for their
+ * info; an Object Store reads object info with `STREAM.MSG.GET` only, and never asks its consumers.
  */
-function readStore(stream: string, subjects: string): string[] {
+function readStore(stream: string, subjects: string, kind: 'kv' | 'obj'): string[] {
   return [
     `${API}.STREAM.INFO.${stream}`,
     `${API}.STREAM.MSG.GET.${stream}`,
-    `${API}.DIRECT.GET.${stream}`,
-    `${API}.DIRECT.GET.${stream}.>`,
+    ...(kind === 'kv' ? [`${API}.DIRECT.GET.${stream}`, `${API}.DIRECT.GET.${stream}.>`, `${API}.CONSUMER.INFO.${stream}.*`] : []),
     `${API}.CONSUMER.CREATE.${stream}.*.${subjects}`,
-    `${API}.CONSUMER.INFO.${stream}.*`,
     `${API}.CONSUMER.DELETE.${stream}.*`,
     `$JS.FC.${stream}.>`,
   ]
@@ -105,9 +105,9 @@ const perFunction = (s: AuthScope, fn: (f: AuthScope['functions'][number]) => Gr
  */
 export const CAPABILITIES = {
   /** Reading the registry: manifests in KV `FN_FUNCTIONS` (get, list, history, watch). */
-  readRegistry: () => ({ publish: readStore(kvStream, `$KV.${FUNCTIONS_BUCKET}.>`) }),
+  readRegistry: () => ({ publish: readStore(kvStream, `$KV.${FUNCTIONS_BUCKET}.>`, 'kv') }),
   /** Fetching bundles from Object Store `FN_BUNDLES`. */
-  readBundles: () => ({ publish: readStore(bundlesStream, `$O.${BUNDLES_BUCKET}.>`) }),
+  readBundles: () => ({ publish: readStore(bundlesStream, `$O.${BUNDLES_BUCKET}.>`, 'obj') }),
   /** Creating the registry buckets and raising their replicas. */
   provisionRegistry: () => ({ publish: [...provisionStream(kvStream), ...provisionStream(bundlesStream)] }),
   /** Writing and deleting the project's manifests (deploy, rm, rollback) and storing bundles. */
@@ -123,7 +123,8 @@ export const CAPABILITIES = {
   provisionStreams: (s) => ({
     publish: [
       ...s.streams.filter((st) => st.configured).flatMap((st) => provisionStream(st.name)),
-      `${API}.STREAM.NAMES`,
+      // Looking a stream up by subject, only for functions whose stream is not in fn.config.ts.
+      ...(s.streams.some((st) => !st.configured) ? [`${API}.STREAM.NAMES`] : []),
       ...s.streams.map((st) => `${API}.STREAM.INFO.${st.name}`),
     ],
   }),
@@ -158,9 +159,8 @@ export const CAPABILITIES = {
       // `fn dlq ls` walks one function's dead letters with an ordered pull consumer.
       `${API}.CONSUMER.CREATE.${s.dlqStream}.*.${deadLetterSubject('*')}`,
       `${API}.CONSUMER.MSG.NEXT.${s.dlqStream}.*`,
-      `${API}.CONSUMER.INFO.${s.dlqStream}.*`,
       `${API}.CONSUMER.DELETE.${s.dlqStream}.*`,
-      ...readStore(payloadsStream, `$O.${DLQ_PAYLOADS_BUCKET}.>`),
+      ...readStore(payloadsStream, `$O.${DLQ_PAYLOADS_BUCKET}.>`, 'obj'),
     ],
   }),
   /** Replaying and purging dead letters: deleting them and their payload objects. */

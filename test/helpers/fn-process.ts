@@ -6,6 +6,7 @@
 import { spawnTied } from '../../runtime/process/spawn-tied.ts'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import type { DevProject } from './dev-process.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
@@ -61,10 +62,14 @@ export interface FnReplica {
   [Symbol.asyncDispose](): Promise<void>
 }
 
-/** Starts `fn start --config <project config> [...args]` with `NATS_URL`. */
-export function spawnStart(project: DevProject, url: string, label = 'fn start', args: string[] = []): FnReplica {
-  const child = spawnTied(process.execPath, ['bin/fn.js', 'start', '--config', project.configFile, ...args], {
-    cwd: ROOT,
+/**
+ * Starts `fn start --config <project config> [...args]` with `NATS_URL`. `cwd` (default: the
+ * repository) holds the replica's `.fn` bundle cache: another directory than the deployer's makes
+ * it fetch bundles from the server, as a replica on another machine does.
+ */
+export function spawnStart(project: DevProject, url: string, label = 'fn start', args: string[] = [], cwd = ROOT): FnReplica {
+  const child = spawnTied(process.execPath, [join(ROOT, 'bin/fn.js'), 'start', '--config', project.configFile, ...args], {
+    cwd,
     env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })

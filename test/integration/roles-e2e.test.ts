@@ -110,7 +110,8 @@ async function outputs(): Promise<Array<{ id: string; tag: string; sourceSeq: nu
 const sourceSeqs = async (): Promise<number[]> => (await deadLetters(jsm, 'work')).map((m) => Number(m.header.get('Fn-Source-Seq')))
 
 it('a bind-only replica started before the first deploy waits, not ready, and runs what a deployer then deploys', async () => {
-  replica = spawnStart(s.as.replica, s.server.url, 'replica', ['--bind-only'])
+  // Run from the project's directory: its bundle cache is not the deployer's, so bundles come from FN_BUNDLES.
+  replica = spawnStart(s.as.replica, s.server.url, 'replica', ['--bind-only'], project.dir)
   await replica.waitFor((r) => r.msg === 'the registry does not exist yet and this replica is bind-only: waiting for `fn deploy` to create it', 'waiting for the registry')
   await expect.poll(async () => (await readyz(httpPort)).status, { timeout: 15_000 }).toBe(503)
   expect((await readyz(httpPort)).body.problems).toContainEqual(expect.stringMatching(/^not following the registry: the registry \(KV FN_FUNCTIONS\) does not exist yet: `fn deploy` creates it/))
