@@ -34,9 +34,17 @@ describe('resolveConfig', () => {
       dlq: { stream: 'FN_DLQ', subjectPrefix: 'fn.dlq' },
       http: { port: 8787, portSource: 'default' },
       jetfn: {},
+      provision: true,
+      auth: { outputs: [] },
       shutdownGraceMs: 30_000,
       functionsDir: 'functions',
     })
+  })
+
+  it('reads provision and auth.outputs', () => {
+    expect(resolve({ provision: false, auth: { outputs: ['audit.>', 'mail.send'] } })).toMatchObject({ provision: false, auth: { outputs: ['audit.>', 'mail.send'] } })
+    expect(failure({ provision: 'no' }).message).toBe("fn.config.ts: 'provision' must be true or false (got 'no')")
+    expect(failure({ auth: { outputs: ['a b'] } }).message).toMatch(/^fn\.config\.ts: 'auth\.outputs\[0\]' /)
   })
 
   it('resolves the example of DESIGN.md', () => {
@@ -157,7 +165,7 @@ describe('resolveConfig', () => {
     expect(failure({ nats: { servrs: 'x' }, shutdown: 1 }).message).toBe(
       [
         "fn.config.ts: 'nats.servrs' is not a known field (expected one of 'servers', 'token', 'user', 'pass', 'nkeySeed', 'credsFile', 'tls', 'name')",
-        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'jetfn', 'shutdownGrace', 'functionsDir')",
+        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'jetfn', 'provision', 'auth', 'shutdownGrace', 'functionsDir')",
       ].join('\n'),
     )
   })

@@ -86,7 +86,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, invoke, logs, dlq, k8s, help')
+    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, invoke, logs, dlq, auth, k8s, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(
@@ -123,6 +123,17 @@ describe('parseCliArgs', () => {
     expect(failure(['dev', '--nope']).message).toContain("'--nope'")
   })
 
+  it('reads fn start --bind-only and fn auth --nsc / --json, and refuses them elsewhere', () => {
+    expect(parseCliArgs(['start', '--bind-only'])).toMatchObject({ command: 'start', options: { bindOnly: true } })
+    expect(parseCliArgs(['start']).options).toEqual({})
+    expect(parseCliArgs(['auth', '--nsc'])).toMatchObject({ command: 'auth', options: { nsc: true } })
+    expect(parseCliArgs(['auth', '--json'])).toMatchObject({ command: 'auth', options: { json: true } })
+    expect(() => parseCliArgs(['dev', '--bind-only'])).toThrow("'--bind-only' is only for 'fn start'")
+    expect(() => parseCliArgs(['ls', '--nsc'])).toThrow("'--nsc' is only for 'fn auth'")
+    expect(() => parseCliArgs(['auth', 'x'])).toThrow("unexpected argument 'x': usage: fn auth [--json | --nsc]")
+    expect(usage('start')).toMatch(/^usage: fn start \[--bind-only\]/)
+  })
+
   it('does not keep state between calls', () => {
     parseCliArgs(['dev', '-v', '-c', 'a.ts'])
     expect(parseCliArgs(['dev'])).toEqual({ command: 'dev', config: undefined, verbose: false, positionals: [], options: {} })
@@ -134,5 +145,6 @@ describe('USAGE', () => {
     expect(USAGE).toMatch(/^usage: fn <command> \[--config <file>\] \[--verbose\]/)
     expect(USAGE).toMatch(/^ {2}dev /m)
     expect(USAGE).toMatch(/^ {2}help /m)
+    expect(USAGE).toMatch(/^ {2}auth +NATS permissions of the replica, deployer and viewer roles/m)
   })
 })
