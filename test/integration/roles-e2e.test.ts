@@ -180,7 +180,7 @@ it('a viewer follows the replica with fn logs', async () => {
   expect(code).toBe(0)
 })
 
-it('it follows a deploy by the deployer; the deployer replays, purges and removes', async () => {
+it('it follows a deploy and a rollback by the deployer; the deployer replays, purges, invokes and removes', async () => {
   await writeFile(join(project.functionsDir, 'work.ts'), work('v2'))
   const deployed = await fn('deployer', ['deploy', 'work'])
   const v2 = /^work {2}updated {2}[0-9a-f]{12} -> ([0-9a-f]{12})/m.exec(deployed)?.[1]
@@ -196,6 +196,14 @@ it('it follows a deploy by the deployer; the deployer replays, purges and remove
   expect(await fn('deployer', ['dlq', 'purge', 'work', '--seq', String(bySource.get(published.get('not-json')!))])).toContain("removed 1 dead letter of 'work'")
   await publish('after-v2')
   await expect.poll(async () => (await outputs()).find((o) => o.id === 'after-v2')?.tag, { timeout: 20_000 }).toBe('v2')
+  // fn invoke publishes as the deployer and follows the replica's events.
+  const invoked = await fn('deployer', ['invoke', 'work', '--data', '{"id":"invoked"}'])
+  expect(invoked).toMatch(/^ok in \d+(\.\d\d)? ms \(seq (\d+), delivery 1, version [0-9a-f]{12}, replica [^)]+\)$/m)
+  published.set('invoked', Number(/^published to \S+ \(stream \S+, seq (\d+)\)$/m.exec(invoked)![1]))
+
+  // A rollback makes the consumer match the old version, and the replica follows it.
+  expect(await fn('deployer', ['rollback', 'work'])).toMatch(new RegExp(`^work {2}rolled back {2}${v2} -> [0-9a-f]{12}`, 'm'))
+  await replica.waitFor((r) => r.msg === 'function version live' && r.fn === 'work' && r.previous === v2, 'work rolled back', 30_000)
 
   expect(await fn('deployer', ['rm', 'extra'])).toMatch(/^extra {2}removed/m)
   await replica.waitFor((r) => r.msg === 'function removed' && r.fn === 'extra', 'extra removed', 30_000)
@@ -227,6 +235,7 @@ it('the ledger: every message has one output or one dead letter, nothing is pend
     big: 'dead letter',
     logged: 'output',
     'after-v2': 'output',
+    invoked: 'output',
   })
   expect(fate(replayed)).toBe('output')
   expect(replayed).toBeGreaterThan(published.get('v1-bug')!)

@@ -3,6 +3,8 @@
  * role may not do is refused with one line naming the permission, and changes nothing; a
  * bind-only replica whose consumer is lost waits, not ready, until `fn deploy` makes it again.
  */
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { AckPolicy, jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
@@ -151,4 +153,18 @@ it('a bind-only replica whose consumer is lost waits, not ready, until fn deploy
   expect(ack.seq).toBeGreaterThan(0)
   // Logged once, however long it waited.
   expect(replica.records().filter((r) => r.msg === 'consumer is gone and this replica is bind-only: waiting for `fn deploy` to create it again')).toHaveLength(1)
+})
+
+it('provision: false in fn.config.ts makes fn start bind-only, as --bind-only does', async () => {
+  const configFile = join(project.dir, 'fn.replica-config.config.ts')
+  await writeFile(configFile, `import base from './fn.replica.config.ts'\nexport default { ...base, provision: false, http: { port: 0 } }\n`)
+  const earlier = s.violations().length
+  const r = spawnStart({ ...project, configFile }, s.server.url, 'replica by config')
+  try {
+    const ready = await r.waitFor((x) => x.msg === 'replica ready', 'replica ready')
+    expect(ready).toMatchObject({ bindOnly: true, functions: ['work'] })
+  } finally {
+    await r[Symbol.asyncDispose]()
+  }
+  expect(s.violations().slice(earlier)).toEqual([])
 })
