@@ -14,12 +14,13 @@ import { BUNDLES_BUCKET, FUNCTIONS_BUCKET } from '../deploy/manifest.ts'
 import { DLQ_PAYLOADS_BUCKET, deadLetterSubject } from '../settle/dead-letter.ts'
 import { eventsSubject, logsSubject } from '../observe/invocation-event.ts'
 import { watchSubject } from '../observe/event-publisher.ts'
+import { RATES_BUCKET } from '../rate/shared-rate.ts'
 import { ROLE_INBOX_PREFIX, ROLES, type Role } from './roles.ts'
 
 /** What the permissions are computed from: the project as `fn deploy` sees it. */
 export interface AuthScope {
-  /** Every function of the project, with the stream its subject is in. */
-  functions: ReadonlyArray<{ name: string; subject: string; stream: string }>
+  /** Every function of the project, with the stream its subject is in, and whether it has a `rateLimit`. */
+  functions: ReadonlyArray<{ name: string; subject: string; stream: string; rateLimited?: boolean }>
   /** The streams of `fn.config.ts` and those the functions use, with their subjects. */
   streams: ReadonlyArray<{ name: string; subjects: readonly string[]; configured: boolean }>
   /** The DLQ stream (`dlq.stream`). */
@@ -55,6 +56,7 @@ const API = '$JS.API'
 const kvStream = `KV_${FUNCTIONS_BUCKET}`
 const bundlesStream = `OBJ_${BUNDLES_BUCKET}`
 const payloadsStream = `OBJ_${DLQ_PAYLOADS_BUCKET}`
+const ratesStream = `KV_${RATES_BUCKET}`
 
 /** Managing a stream: what `ensureStream` and the KV / Object Store `create` send. */
 const provisionStream = (stream: string): string[] => [`${API}.STREAM.INFO.${stream}`, `${API}.STREAM.CREATE.${stream}`, `${API}.STREAM.UPDATE.${stream}`]
@@ -132,9 +134,35 @@ export const CAPABILITIES = {
   provisionConsumers: (s) =>
     perFunction(s, (f) => {
       const c = consumerName(f.name)
-      // The create subject carries the filter subject after the name when there is one.
-      return { publish: [`${API}.CONSUMER.CREATE.${f.stream}.${c}`, `${API}.CONSUMER.CREATE.${f.stream}.${c}.>`, `${API}.CONSUMER.INFO.${f.stream}.${c}`, `${API}.CONSUMER.DELETE.${f.stream}.${c}`] }
+      // The create subject carries the filter subject after the name when there is one; pause
+      // and resume (`fn pause`) are a request of their own.
+      return {
+        publish: [
+          `${API}.CONSUMER.CREATE.${f.stream}.${c}`,
+          `${API}.CONSUMER.CREATE.${f.stream}.${c}.>`,
+          `${API}.CONSUMER.INFO.${f.stream}.${c}`,
+          `${API}.CONSUMER.DELETE.${f.stream}.${c}`,
+          `${API}.CONSUMER.PAUSE.${f.stream}.${c}`,
+        ],
+      }
     }),
+  /**
+   * `fn replay`: a consumer per replay, named `fn_<name>_replay_<id>` with a random id, so named by
+   * a `*` token; its create subject still pins the function's own subject. Its progress is read,
+   * and it is removed when done (or by `fn rm`).
+   */
+  replayFunctions: (s) =>
+    perFunction(s, (f) => ({
+      publish: [`${API}.CONSUMER.CREATE.${f.stream}.*.${f.subject}`, `${API}.CONSUMER.INFO.${f.stream}.*`, `${API}.CONSUMER.DELETE.${f.stream}.*`],
+    })),
+  /** Taking tokens of the shared rate limits (`rateLimit`) in KV `FN_RATES`: read and compare-and-set. */
+  shareRateLimits: (s) => {
+    const limited = s.functions.filter((f) => f.rateLimited)
+    if (limited.length === 0) return {}
+    return { publish: [`${API}.STREAM.MSG.GET.${ratesStream}`, `${API}.DIRECT.GET.${ratesStream}`, `${API}.DIRECT.GET.${ratesStream}.>`, ...limited.map((f) => `$KV.${RATES_BUCKET}.${f.name}`)] }
+  },
+  /** Creating KV `FN_RATES` when a function has a `rateLimit`. */
+  provisionRateLimits: (s) => (s.functions.some((f) => f.rateLimited) ? { publish: provisionStream(ratesStream) } : {}),
   /** Reading each function's consumer figures (`fn ls`). */
   readConsumers: (s) => perFunction(s, (f) => ({ publish: [`${API}.CONSUMER.INFO.${f.stream}.${consumerName(f.name)}`] })),
   /** Pulling and settling each function's messages on its existing consumer. */
@@ -187,7 +215,7 @@ const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLett
 
 /** The capabilities of each role. */
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>> = Object.freeze({
-  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'publishOutputs', 'writeDeadLetters', 'publishEvents'],
+  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits'],
   deployer: [
     ...VIEWER,
     'readBundles',
@@ -195,7 +223,9 @@ export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>
     'writeRegistry',
     'provisionStreams',
     'provisionConsumers',
+    'replayFunctions',
     'provisionDeadLetters',
+    'provisionRateLimits',
     'manageDeadLetters',
     'publishToFunctions',
   ],

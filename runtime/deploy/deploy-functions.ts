@@ -15,6 +15,8 @@ import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
 import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { ensurePayloadsBucket } from '../dlq/dead-letter-payloads.ts'
 import { findViolation } from '../nats/permission-denied.ts'
+import { ownReplicas } from '../nats/own-replicas.ts'
+import { openRates } from '../rate/shared-rate.ts'
 import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
 import { mapLimit } from './map-limit.ts'
@@ -118,6 +120,8 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     await ensureStream(opts.jsm, dlqStreamSpec(opts.config, opts.server), log, { own: true })
     await ensurePayloadsBucket(opts.jsm, dlqReplicas(opts.config, opts.server), log)
   }
+  // Shared rate limits keep their state in FN_RATES, which bind-only replicas only open.
+  if (picked.some((p) => p.built.options.rateLimit)) await openRates(opts.jsm.jetstream(), { create: true, replicas: ownReplicas(opts.server, opts.config.jetfn.replicas) })
   const who = deployer()
   const results: DeployResult[] = []
   for (const { built, stream } of picked) {

@@ -9,6 +9,7 @@
  */
 import { Kvm, type KV } from '@nats-io/kv'
 import type { NatsConnection } from '@nats-io/transport-node'
+import type { JetStreamClient } from '@nats-io/jetstream'
 import { takeTokens, type Rate, type Take } from './gcra.ts'
 
 /** The KV bucket of the shared buckets. */
@@ -17,8 +18,8 @@ export const RATES_BUCKET = 'FN_RATES'
 /** How many compare-and-set rounds one take may lose to other replicas before it reports a wait. */
 const MAX_ROUNDS = 8
 
-/** Opens (or, with `create`, creates) the rates bucket. */
-export async function openRates(nc: NatsConnection, opts: { create: boolean; replicas: number }): Promise<KV> {
+/** Opens (or, with `create`, creates) the rates bucket; `fn deploy` creates it with its JetStream client. */
+export async function openRates(nc: NatsConnection | JetStreamClient, opts: { create: boolean; replicas: number }): Promise<KV> {
   const kvm = new Kvm(nc)
   // No history: a bucket's state is its last value.
   return opts.create ? kvm.create(RATES_BUCKET, { history: 1, replicas: opts.replicas }) : kvm.open(RATES_BUCKET)

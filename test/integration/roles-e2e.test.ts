@@ -44,6 +44,8 @@ function work(tag: string): string {
 export default defineFunction({
   subject: '${input}',
   retry: { maxDeliver: 2, backoff: ['50ms'], jitter: 0 },
+  // Far above what the test sends: only so that the replica takes tokens in FN_RATES under its role.
+  rateLimit: { limit: 10000, per: '1s' },
   async handler(event, ctx) {
     const d = event.data as { id: string; mode?: string }
     ctx.log.info({ id: d.id, tag: '${tag}' }, 'handled')
@@ -200,6 +202,10 @@ it('it follows a deploy and a rollback by the deployer; the deployer replays, pu
   const invoked = await fn('deployer', ['invoke', 'work', '--data', '{"id":"invoked"}'])
   expect(invoked).toMatch(/^ok in \d+(\.\d\d)? ms \(seq (\d+), delivery 1, version [0-9a-f]{12}, replica [^)]+\)$/m)
   published.set('invoked', Number(/^published to \S+ \(stream \S+, seq (\d+)\)$/m.exec(invoked)![1]))
+
+  // Pause and resume are the deployer's.
+  expect(await fn('deployer', ['pause', 'work'])).toMatch(/^work {2}paused until fn resume/m)
+  expect(await fn('deployer', ['resume', 'work'])).toMatch(/^work {2}resumed$/m)
 
   // A rollback makes the consumer match the old version, and the replica follows it.
   expect(await fn('deployer', ['rollback', 'work'])).toMatch(new RegExp(`^work {2}rolled back {2}${v2} -> [0-9a-f]{12}`, 'm'))

@@ -168,3 +168,12 @@ it('provision: false in fn.config.ts makes fn start bind-only, as --bind-only do
   }
   expect(s.violations().slice(earlier)).toEqual([])
 })
+
+it('the deployer starts a fn replay (its consumer named at random, pinned to the function subject)', async () => {
+  const earlier = s.violations().length
+  const r = await runFn(s.as.deployer, ['replay', 'work', '--from-seq', '1', '--yes'], s.server.url)
+  expect(r.stderr).toBe('')
+  expect(r.code).toBe(0)
+  expect(r.stdout).toMatch(/^work {2}replay \w+ started on every replica \(consumer fn_work_replay_\w+\)$/m)
+  expect(s.violations().slice(earlier)).toEqual([])
+})

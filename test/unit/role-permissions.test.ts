@@ -8,7 +8,7 @@ import { FnError, FnErrorCode } from '../../runtime/errors/fn-error.ts'
 const scope: AuthScope = {
   functions: [
     { name: 'reserve-inventory', subject: 'orders.created', stream: 'ORDERS' },
-    { name: 'charge', subject: 'payments.*.requested', stream: 'PAYMENTS' },
+    { name: 'charge', subject: 'payments.*.requested', stream: 'PAYMENTS', rateLimited: true },
   ],
   streams: [
     { name: 'ORDERS', subjects: ['orders.>'], configured: true },
@@ -97,6 +97,18 @@ describe('rolePermissions', () => {
     expect(may(p, '$KV.FN_FUNCTIONS.other')).toBe(false)
     for (const s of set.viewer.publish) expect(may(p, s), s).toBe(true)
     for (const s of set.viewer.subscribe) expect(may(set.deployer.subscribe, s), s).toBe(true)
+  })
+
+  it('lets a deployer pause and replay a function, and a replica share only its limited functions’ rate buckets', () => {
+    expect(set.deployer.publish).toContain('$JS.API.CONSUMER.PAUSE.ORDERS.fn_reserve-inventory')
+    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay_l5x2abc.payments.*.requested')).toBe(true)
+    // A replay consumer is created with the function's own subject only.
+    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay_l5x2abc.payments.>')).toBe(false)
+    expect(may(set.replica.publish, '$KV.FN_RATES.charge')).toBe(true)
+    expect(may(set.replica.publish, '$KV.FN_RATES.reserve-inventory')).toBe(false)
+    expect(set.deployer.publish).toContain('$JS.API.STREAM.CREATE.KV_FN_RATES')
+    const unlimited = rolePermissions({ ...scope, functions: scope.functions.map((f) => ({ ...f, rateLimited: false })) })
+    expect([...unlimited.replica.publish, ...unlimited.deployer.publish].filter((p) => p.includes('FN_RATES'))).toEqual([])
   })
 
   it('lists each subject once', () => {

@@ -4,14 +4,14 @@ import { withRegistry } from './registry-command.ts'
 
 /** `fn pause <function> [--until <time|duration>] [--json]`. */
 export async function runPause(args: ParsedArgs): Promise<number> {
-  const state = await withRegistry(args.config, (ctx) => pauseFunction(ctx, args.positionals[0]!, args.options.until))
+  const state = await withRegistry(args.config, { role: 'deployer' }, (ctx) => pauseFunction(ctx, args.positionals[0]!, args.options.until))
   print(args, state, `paused ${describePause(state)}; messages wait in stream ${state.stream}, running ones finish`)
   return 0
 }
 
 /** `fn resume <function> [--json]`. */
 export async function runResume(args: ParsedArgs): Promise<number> {
-  const state = await withRegistry(args.config, (ctx) => resumeFunction(ctx, args.positionals[0]!))
+  const state = await withRegistry(args.config, { role: 'deployer' }, (ctx) => resumeFunction(ctx, args.positionals[0]!))
   print(args, state, 'resumed')
   return 0
 }

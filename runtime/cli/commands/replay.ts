@@ -16,7 +16,7 @@ export async function runReplay(args: ParsedArgs): Promise<number> {
     throw new FnError(FnErrorCode.UsageInvalid, 'fn replay asks for confirmation, and stdin is not a terminal', { hint: 'pass --yes to replay without asking' })
   }
   const from = args.options.fromSeq !== undefined ? { seq: args.options.fromSeq } : { time: args.options.since!.toISOString() }
-  return withRegistry(args.config, async (ctx) => {
+  return withRegistry(args.config, { role: 'deployer' }, async (ctx) => {
     const prepared = await prepareReplay(ctx, name, from)
     const { run, manifest } = prepared
     const point = 'seq' in from ? `stream sequence ${from.seq}` : from.time
