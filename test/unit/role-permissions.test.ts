@@ -79,8 +79,11 @@ describe('rolePermissions', () => {
   })
 
   it('never lets a replica or a viewer create, update, delete or purge anything, or write the registry', () => {
-    const writes = /^\$JS\.API\.(STREAM\.(CREATE|UPDATE|DELETE|PURGE|MSG\.DELETE)|CONSUMER\.(DURABLE\.CREATE|CREATE\.(ORDERS|PAYMENTS)|DELETE\.(ORDERS|PAYMENTS)))|^\$KV\.|^\$O\.FN_BUNDLES\./
+    const writes = /^\$JS\.API\.(STREAM\.(CREATE|UPDATE|DELETE|PURGE|MSG\.DELETE)|CONSUMER\.(DURABLE\.CREATE|CREATE\.(ORDERS|PAYMENTS)|DELETE\.(ORDERS|PAYMENTS)|PAUSE\.))|^\$KV\.FN_FUNCTIONS\.|^\$O\.FN_BUNDLES\./
     expect(set.replica.publish.filter((s) => writes.test(s))).toEqual([])
+    // Its only KV writes: the shared rate state of its rate-limited functions.
+    expect(set.replica.publish.filter((s) => s.startsWith('$KV.'))).toEqual(['$KV.FN_RATES.charge'])
+    expect(set.viewer.publish.filter((s) => s.startsWith('$KV.'))).toEqual([])
     expect(set.viewer.publish.filter((s) => writes.test(s) || s.startsWith('$O.'))).toEqual([])
     // A viewer publishes nothing to the functions or their outputs.
     expect(set.viewer.publish.filter((s) => !s.startsWith('$JS.') && !s.startsWith('fn.watch.'))).toEqual([])
