@@ -6,7 +6,6 @@
 import { spawnTied } from '../../runtime/process/spawn-tied.ts'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { join } from 'node:path'
 import type { DevProject } from './dev-process.ts'
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url))
