@@ -20,6 +20,7 @@ export interface ConsumerBindingOptions {
   provision: boolean
 }
 
+/** One replica's way with its consumers: provisioning or bind-only (see the module). */
 export class ConsumerBinding {
   readonly #o: ConsumerBindingOptions
   /** Bind-only: functions whose consumer was lost under them, with the reason, until it is back. */

@@ -13,6 +13,7 @@ export interface ConnectionEvents {
   reconnected(server: string): void
 }
 
+/** Follows `nc`'s status until it closes; errors of the watch itself are logged, never thrown. */
 export function watchConnection(nc: NatsConnection, log: Logger, on: ConnectionEvents): void {
   const refused = new Set<string>()
   void (async () => {
