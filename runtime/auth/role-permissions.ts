@@ -9,7 +9,7 @@
  * at random (the ordered consumers behind KV watches, Object Store reads and `fn dlq ls`), the
  * name is a `*` token and the rest of the subject pins what the consumer may read.
  */
-import { consumerName } from '../nats/ensure-consumer.ts'
+import { consumerName, replayConsumerName } from '../nats/ensure-consumer.ts'
 import { BUNDLES_BUCKET, FUNCTIONS_BUCKET } from '../deploy/manifest.ts'
 import { DLQ_PAYLOADS_BUCKET, deadLetterSubject } from '../settle/dead-letter.ts'
 import { eventsSubject, logsSubject } from '../observe/invocation-event.ts'
@@ -147,14 +147,16 @@ export const CAPABILITIES = {
       }
     }),
   /**
-   * `fn replay`: a consumer per replay, named `fn_<name>_replay_<id>` with a random id, so named by
-   * a `*` token; its create subject still pins the function's own subject. Its progress is read,
-   * and it is removed when done (or by `fn rm`).
+   * `fn replay`: the replay's consumer `fn_<name>_replay` (one at a time per function) is created on
+   * the function's subject, its progress read, and removed when done (or by `fn rm`).
    */
   replayFunctions: (s) =>
-    perFunction(s, (f) => ({
-      publish: [`${API}.CONSUMER.CREATE.${f.stream}.*.${f.subject}`, `${API}.CONSUMER.INFO.${f.stream}.*`, `${API}.CONSUMER.DELETE.${f.stream}.*`],
-    })),
+    perFunction(s, (f) => {
+      const c = replayConsumerName(f.name)
+      return { publish: [`${API}.CONSUMER.CREATE.${f.stream}.${c}.${f.subject}`, `${API}.CONSUMER.INFO.${f.stream}.${c}`, `${API}.CONSUMER.DELETE.${f.stream}.${c}`] }
+    }),
+  /** Running replays (`fn replay`): pulling and settling each function's replay consumer. */
+  bindReplays: (s) => perFunction(s, (f) => bindConsumer(f.stream, replayConsumerName(f.name))),
   /** Taking tokens of the shared rate limits (`rateLimit`) in KV `FN_RATES`: read and compare-and-set. */
   shareRateLimits: (s) => {
     const limited = s.functions.filter((f) => f.rateLimited)
@@ -215,7 +217,7 @@ const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLett
 
 /** The capabilities of each role. */
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>> = Object.freeze({
-  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits'],
+  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'bindReplays', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits'],
   deployer: [
     ...VIEWER,
     'readBundles',

@@ -41,7 +41,7 @@ export interface FunctionManifest {
 export interface ReplayRun {
   /** Short unique id (base 36), in the consumer name and in output and dead-letter ids. */
   id: string
-  /** `fn_<name>_replay_<id>`. */
+  /** `fn_<name>_replay`: one replay at a time per function. */
   consumer: string
   /** The point asked for: a stream sequence, or an ISO time (the first message stored at or after it). */
   from: { seq: number } | { time: string }

@@ -107,6 +107,27 @@ export class Registry {
     return this.#kv.put(manifest.name, JSON.stringify(manifest))
   }
 
+  /**
+   * Changes a deployed manifest with a compare-and-set: `change` gets the manifest as stored and
+   * returns the new one (or undefined to leave it); a write that lost to another (a deploy at the
+   * same moment) reads again and retries. Returns the manifest written, or undefined when there
+   * was none or nothing changed.
+   */
+  async edit(name: string, change: (m: FunctionManifest) => FunctionManifest | undefined): Promise<FunctionManifest | undefined> {
+    for (let attempt = 0; ; attempt++) {
+      const entry = await this.#kv.get(name).catch(orNothing)
+      if (!entry || entry.operation !== 'PUT') return undefined
+      const next = change(parseManifest(name, entry.value))
+      if (!next) return undefined
+      try {
+        await this.#kv.update(name, JSON.stringify(next), entry.revision)
+        return next
+      } catch (err) {
+        if (attempt >= 4 || !/wrong last sequence/i.test((err as Error).message)) throw err
+      }
+    }
+  }
+
   async delete(name: string): Promise<void> {
     await this.#kv.delete(name)
   }

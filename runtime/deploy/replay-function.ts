@@ -1,6 +1,7 @@
 /**
  * `fn replay`: re-runs what a function's stream holds from a point, on the version deployed. The
- * replay gets a durable consumer of its own (`fn_<name>_replay_<id>`) created at that point, and
+ * replay gets a durable consumer of its own (`fn_<name>_replay`: one replay at a time per
+ * function, so that the replica role can name it exactly) created at that point, and
  * an entry in the function's manifest that tells every replica to run it beside the function's
  * own consumer. Nothing is copied: the stream is read again. The consumer's name tells each
  * delivery apart from the first run, so outputs (`<fn>:<stream>:<seq>:r<id>:<n>`) and dead letters
@@ -12,7 +13,7 @@ import { hostname, userInfo } from 'node:os'
 import type { JetStreamManager } from '@nats-io/jetstream'
 import { nanos } from '@nats-io/transport-node'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
-import { consumerConfig, consumerName, consumerSpec } from '../nats/ensure-consumer.ts'
+import { consumerConfig, consumerSpec, replayConsumerName } from '../nats/ensure-consumer.ts'
 import { isNotFound } from '../nats/ensure-stream.ts'
 import type { FunctionManifest, ReplayRun } from './manifest.ts'
 import type { Registry } from './registry.ts'
@@ -32,23 +33,30 @@ export interface PreparedReplay {
   run: ReplayRun
 }
 
-/** The consumer name of a replay. */
-export function replayConsumerName(fn: string, id: string): string {
-  return `${consumerName(fn)}_replay_${id}`
-}
-
 /**
  * Creates the replay's consumer at `from` and counts what it would re-run: the messages on the
  * function's subject from there through the last one stored now. Nothing runs until
  * {@link startReplay}; {@link cancelReplay} removes the consumer.
  */
 export async function prepareReplay(ctx: ReplayContext, name: string, from: { seq: number } | { time: string }): Promise<PreparedReplay> {
+  await endFinishedReplays(ctx, name)
   const manifest = await ctx.registry.get(name)
   if (!manifest) throw new FnError(FnErrorCode.FunctionNotFound, `no function named '${name}' is deployed`, { hint: 'run `fn ls` to see what is deployed' })
+  const running = manifest.replays?.[0]
+  if (running) {
+    const { left } = await replayProgress(ctx.jsm, manifest.stream, running)
+    throw new FnError(FnErrorCode.InvalidState, `a replay of '${name}' is still running (replay ${running.id}, ${left} message${left === 1 ? '' : 's'} left)`, {
+      hint: 'one replay runs at a time per function: wait until `fn ls` no longer shows it',
+    })
+  }
+  // A consumer left by a replay that was never started (declined, or its command killed).
+  await ctx.jsm.consumers.delete(manifest.stream, replayConsumerName(name)).catch((err: unknown) => {
+    if (!isNotFound(err)) throw err
+  })
   const stream = await ctx.jsm.streams.info(manifest.stream)
   const throughSeq = stream.state.last_seq
   const id = `${Date.now().toString(36)}${randomBytes(3).toString('hex')}`
-  const consumer = replayConsumerName(name, id)
+  const consumer = replayConsumerName(name)
   const spec = { ...consumerSpec({ ...manifest.options, stream: manifest.stream }), name: consumer, startFrom: from }
   await ctx.jsm.consumers.add(manifest.stream, { ...consumerConfig(spec), inactive_threshold: nanos(REPLAY_INACTIVE_MS), metadata: { jetfn_replay: id, jetfn_through_seq: String(throughSeq) } })
   const info = await ctx.jsm.consumers.info(manifest.stream, consumer)
@@ -61,12 +69,13 @@ export async function prepareReplay(ctx: ReplayContext, name: string, from: { se
 
 /** Adds the replay to the function's manifest: every replica starts running it. */
 export async function startReplay(ctx: ReplayContext, prepared: PreparedReplay): Promise<void> {
-  const current = await ctx.registry.get(prepared.manifest.name)
-  if (!current || current.stream !== prepared.manifest.stream) {
+  const written = await ctx.registry.edit(prepared.manifest.name, (current) =>
+    current.stream === prepared.manifest.stream ? { ...current, replays: [...(current.replays ?? []), prepared.run] } : undefined,
+  )
+  if (!written) {
     await cancelReplay(ctx, prepared)
     throw new FnError(FnErrorCode.FunctionNotFound, `'${prepared.manifest.name}' was removed or moved to another stream meanwhile: nothing replayed`)
   }
-  await ctx.registry.put({ ...current, replays: [...(current.replays ?? []), prepared.run] })
 }
 
 /** Removes a replay's consumer (declined, or nothing to replay). */
@@ -80,7 +89,9 @@ export async function cancelReplay(ctx: ReplayContext, prepared: PreparedReplay)
 export async function replayProgress(jsm: JetStreamManager, stream: string, run: ReplayRun): Promise<{ left: number; finished: boolean }> {
   try {
     const info = await jsm.consumers.info(stream, run.consumer)
-    const finished = info.ack_floor.stream_seq >= run.throughSeq || (info.num_pending === 0 && info.num_ack_pending === 0 && info.delivered.stream_seq >= run.throughSeq)
+    // Nothing left to deliver or settle (what it held was counted when it was created), or the
+    // floor is past the end on a busy stream whose newer messages keep the consumer pending.
+    const finished = (info.num_pending === 0 && info.num_ack_pending === 0) || info.ack_floor.stream_seq >= run.throughSeq
     return { left: finished ? 0 : info.num_pending + info.num_ack_pending, finished }
   } catch (err) {
     if (isNotFound(err)) return { left: 0, finished: true }
@@ -90,7 +101,8 @@ export async function replayProgress(jsm: JetStreamManager, stream: string, run:
 
 /**
  * Ends finished replays: deletes their consumers and drops them from the manifest. Called by
- * `fn replay --wait`, `fn deploy` and replicas allowed to provision; returns the ids ended.
+ * `fn replay` and `fn deploy` (deployer commands: replicas never write the registry); returns the
+ * ids ended.
  */
 export async function endFinishedReplays(ctx: ReplayContext, name: string): Promise<string[]> {
   const current = await ctx.registry.get(name)
@@ -104,7 +116,9 @@ export async function endFinishedReplays(ctx: ReplayContext, name: string): Prom
     ended.push(run.id)
   }
   if (ended.length === 0) return []
-  const latest = await ctx.registry.get(name)
-  if (latest) await ctx.registry.put({ ...latest, replays: (latest.replays ?? []).filter((r) => !ended.includes(r.id)) })
+  await ctx.registry.edit(name, (latest) => {
+    const replays = (latest.replays ?? []).filter((r) => !ended.includes(r.id))
+    return { ...latest, replays: replays.length > 0 ? replays : undefined }
+  })
   return ended
 }

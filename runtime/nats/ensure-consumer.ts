@@ -61,6 +61,11 @@ export function consumerName(fn: string): string {
   return `fn_${fn}`
 }
 
+/** The consumer of a function's replay (`fn replay`; one at a time per function). */
+export function replayConsumerName(fn: string): string {
+  return `fn_${fn}_replay`
+}
+
 /** Where a consumer starts, as consumer config fields. */
 export function startPosition(from: ResolvedStartFrom): Partial<ConsumerConfig> {
   if (from === 'new') return { deliver_policy: DeliverPolicy.New }

@@ -257,6 +257,8 @@ export class RegistryFollower {
     const m = rev.manifest
     const current = replica.running(m.name)
     if (current && current.version === m.version && JSON.stringify(toRunnable({ options: m.options, version: m.version, bundlePath: current.bundlePath }, m.stream)) === JSON.stringify(current)) {
+      // The same version: only its replays (`fn replay`) may have changed.
+      await replica.replay(m.name, m.replays ?? [])
       this.#o.onApplied?.(rev, 'unchanged')
       return
     }
@@ -267,6 +269,7 @@ export class RegistryFollower {
         throw new LoadFailure(err)
       })
       await replica.deploy(fn)
+      await replica.replay(m.name, m.replays ?? [])
       log.info({ fn: m.name, version: m.version.slice(0, 12), previous: current?.version.slice(0, 12), by: `${m.deployedBy.user}@${m.deployedBy.host}` }, 'function version live')
       this.#o.onApplied?.(rev, 'deployed')
     } catch (caught) {

@@ -1,9 +1,10 @@
 /**
  * The replays (`fn replay`) a replica runs: one consumer per replay, beside the function's own,
  * on the same version and pool. A replay ends when its consumer's ack floor passes the last
- * sequence it re-runs (or its consumer is gone): the replica stops it and, when it may provision,
- * removes its consumer and its manifest entry; a bind-only replica leaves that to `fn deploy` or
- * `fn replay --wait`.
+ * sequence it re-runs (or its consumer is gone): the replica stops it. Replicas never write the
+ * registry: `fn replay --wait`, the next `fn replay` and `fn deploy` remove the finished replay's
+ * consumer and manifest entry (a replay consumer no one pulls is also removed by the server after
+ * a day).
  */
 import type { JetStreamManager } from '@nats-io/jetstream'
 import type { Logger } from 'pino'
@@ -17,8 +18,6 @@ export interface ReplayRunnerOptions {
   jsm: () => JetStreamManager
   /** Builds (not starts) the consumer of a replay. */
   consumer: (fn: RunnableFunction, run: ReplayRun) => FunctionConsumer
-  /** Ends finished replays of a function in the registry; absent for a bind-only replica. */
-  endFinished?: (fn: string) => Promise<unknown>
   graceMs: number
 }
 
@@ -60,17 +59,14 @@ export class ReplayRunner {
     for (const [consumer, r] of this.#running) if (r.fn === name) await this.#stop(consumer)
   }
 
-  /** Stops replays that have run to their end; ends them in the registry when allowed. */
+  /** Stops replays that have run to their end. */
   async check(): Promise<void> {
-    const done = new Set<string>()
     for (const [consumer, r] of this.#running) {
       const progress = await replayProgress(this.#o.jsm(), r.stream, r.run).catch(() => undefined)
       if (!progress?.finished) continue
       await this.#stop(consumer)
       this.#o.log.info({ fn: r.fn, replay: r.run.id, count: r.run.count }, 'replay finished')
-      done.add(r.fn)
     }
-    for (const fn of done) await this.#o.endFinished?.(fn).catch((err: unknown) => this.#o.log.warn({ err, fn }, 'finished replay not ended in the registry'))
   }
 
   /** What each replay holds now, for the shutdown report. */

@@ -15,6 +15,8 @@ import { consumerName } from '../nats/ensure-consumer.ts'
 import { ensureStream, isNotFound } from '../nats/ensure-stream.ts'
 import { ROLE_INBOX_PREFIX } from '../auth/roles.ts'
 import { ConsumerBinding } from './consumer-binding.ts'
+import { ReplayRunner } from './replay-runner.ts'
+import type { ReplayRun } from '../deploy/manifest.ts'
 import { watchConnection } from './watch-connection.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
 import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
@@ -68,6 +70,7 @@ export class Replica {
   #payloads: DeadLetterPayloads | undefined
   #rates: SharedRates | undefined
   #binding: ConsumerBinding | undefined
+  #replays: ReplayRunner | undefined
   /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
   readonly #ackFloors = new Map<string, number>()
   #floorTimer: NodeJS.Timeout | undefined
@@ -131,6 +134,13 @@ export class Replica {
       this.#jsm = await jetstreamManager(this.#nc)
       this.#js = jetstream(this.#nc)
       this.#binding = new ConsumerBinding({ jsm: () => this.jsm, provision })
+      this.#replays = new ReplayRunner({
+        log: this.#log,
+        jsm: () => this.jsm,
+        graceMs: config.shutdownGraceMs,
+        // A replay's consumer that is gone is not recreated: the replay is over (or removed).
+        consumer: (fn, run) => this.#newConsumer(fn, run.consumer, async () => {}, { id: run.id, throughSeq: run.throughSeq }),
+      })
       if (provision) {
         for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
         await ensureStream(this.#jsm, dlqStreamSpec(config, this.#nc.info), this.#log, { own: true })
@@ -151,11 +161,13 @@ export class Replica {
         reconnected: () => {
           this.#disconnected = false
           for (const c of this.#consumers.values()) c.resetPull('reconnected')
+          this.#replays?.resetPulls('reconnected')
         },
       })
       // The ack floors a lost consumer would be recreated after stay recent (best effort).
       this.#floorTimer = setInterval(() => {
         for (const c of this.#consumers.values()) void this.#refreshAckFloor(c.fn)
+        void this.#replays?.check()
       }, ACK_FLOOR_REFRESH_MS)
       this.#floorTimer.unref()
       this.#transition('running')
@@ -204,35 +216,51 @@ export class Replica {
       log.info('function updated')
       return
     }
-    const consumer = new FunctionConsumer({
+    const consumer = this.#newConsumer(fn, consumerName(fn.name), async (current) => {
+      const clog = this.#fnLog(current)
+      // Replaced meanwhile (moved to another stream): the new consumer is another object.
+      if (this.#consumers.get(current.name) !== consumer) return
+      if (this.#o.stillDeployed && !(await this.#o.stillDeployed(current.name, current.stream))) {
+        clog.info('consumer gone and function removed (or moved to another stream): not recreating it')
+        if (this.#consumers.get(current.name) === consumer) await this.remove(current.name)
+        return
+      }
+      if (this.#consumers.get(current.name) !== consumer) return
+      // Recreated where it was (after its last ack floor seen), never from the stream's start;
+      // a bind-only replica waits for `fn deploy` to do that.
+      const floor = await this.#refreshAckFloor(current)
+      await binding.recover(current, floor, clog)
+    })
+    this.#consumers.set(fn.name, consumer)
+    consumer.start()
+  }
+
+  /** A consumer of this replica's pool and connection: a function's own, or a replay's. */
+  #newConsumer(fn: RunnableFunction, name: string, ensure: (fn: RunnableFunction) => Promise<void>, replay?: { id: string; throughSeq: number }): FunctionConsumer {
+    return new FunctionConsumer({
       nc: this.nc,
       js: this.#require('js', this.#js),
       pool: this.#require('pool', this.#pool),
       fn,
-      consumer: consumerName(fn.name),
-      log: (current) => this.#fnLog(current),
+      consumer: name,
+      log: (current) => (replay ? this.#fnLog(current).child({ replay: replay.id }) : this.#fnLog(current)),
       observer: this.#require('observer', this.#observer),
       replicaId: this.id,
       payloads: this.#require('payloads', this.#payloads),
-      takeTokens: (name, want, rate) => this.#require('rates', this.#rates).take(name, want, rate),
-      ensureConsumer: async (current) => {
-        const clog = this.#fnLog(current)
-        // Replaced meanwhile (moved to another stream): the new consumer is another object.
-        if (this.#consumers.get(current.name) !== consumer) return
-        if (this.#o.stillDeployed && !(await this.#o.stillDeployed(current.name, current.stream))) {
-          clog.info('consumer gone and function removed (or moved to another stream): not recreating it')
-          if (this.#consumers.get(current.name) === consumer) await this.remove(current.name)
-          return
-        }
-        if (this.#consumers.get(current.name) !== consumer) return
-        // Recreated where it was (after its last ack floor seen), never from the stream's start;
-        // a bind-only replica waits for `fn deploy` to do that.
-        const floor = await this.#refreshAckFloor(current)
-        await binding.recover(current, floor, clog)
-      },
+      takeTokens: (n, want, rate) => this.#require('rates', this.#rates).take(n, want, rate),
+      ensureConsumer: ensure,
+      replay,
     })
-    this.#consumers.set(fn.name, consumer)
-    consumer.start()
+  }
+
+  /**
+   * Runs exactly these replays (`fn replay`) of a running function, on the version it runs:
+   * started, updated or stopped as needed. Called on every registry change of the function.
+   */
+  async replay(name: string, runs: readonly ReplayRun[]): Promise<void> {
+    const fn = this.#consumers.get(name)?.fn
+    if (fn) await this.#require('replays', this.#replays).sync(fn, runs)
+    else await this.#replays?.stopFunction(name)
   }
 
   /** The ack floor of a function's consumer, read now if it can be, else the last one seen. */
@@ -270,6 +298,7 @@ export class Replica {
     this.#consumers.delete(name)
     this.#ackFloors.delete(name)
     this.#binding?.forget(name)
+    await this.#replays?.stopFunction(name)
     await consumer.drain(this.#o.config.shutdownGraceMs)
     this.#log.info({ fn: name }, 'function removed')
   }
@@ -302,12 +331,12 @@ export class Replica {
         this.#log.error({ err, step: name }, 'shutdown step failed')
       }
     }
-    const heldAtStop: HeldAtStop[] = [...this.#consumers].map(([fn, c]) => ({ fn, stream: c.fn.stream, seqs: c.heldSeqs() }))
+    const heldAtStop: HeldAtStop[] = [...[...this.#consumers].map(([fn, c]) => ({ fn, stream: c.fn.stream, seqs: c.heldSeqs() })), ...(this.#replays?.held() ?? [])]
     await step('drain consumers', async () => {
       // Past the grace, running handlers' ctx.signal aborts; they get a moment to return first.
       const abort = setTimeout(() => this.#pool?.shutdown.send(`the replica is shutting down: its shutdown grace of ${graceMs} ms is over`), graceMs)
       try {
-        await Promise.all([...this.#consumers.values()].map((c) => c.drain(graceMs + ABORTED_HANDLER_GRACE_MS)))
+        await Promise.all([...[...this.#consumers.values()].map((c) => c.drain(graceMs + ABORTED_HANDLER_GRACE_MS)), this.#replays?.stopAll()])
       } finally {
         clearTimeout(abort)
       }
