@@ -104,9 +104,14 @@ describe('rolePermissions', () => {
 
   it('lets a deployer pause and replay a function, and a replica share only its limited functions’ rate buckets', () => {
     expect(set.deployer.publish).toContain('$JS.API.CONSUMER.PAUSE.ORDERS.fn_reserve-inventory')
-    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay_l5x2abc.payments.*.requested')).toBe(true)
-    // A replay consumer is created with the function's own subject only.
-    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay_l5x2abc.payments.>')).toBe(false)
+    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay.payments.*.requested')).toBe(true)
+    // A replay consumer is created with the function's own subject only, under its one name.
+    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_charge_replay.payments.>')).toBe(false)
+    expect(may(set.deployer.publish, '$JS.API.CONSUMER.CREATE.PAYMENTS.fn_other.payments.*.requested')).toBe(false)
+    // A replica pulls and settles a function's replay, and no other consumer of the stream.
+    expect(may(set.replica.publish, '$JS.API.CONSUMER.MSG.NEXT.PAYMENTS.fn_charge_replay')).toBe(true)
+    expect(may(set.replica.publish, '$JS.ACK.PAYMENTS.fn_charge_replay.1.2.3.4.5')).toBe(true)
+    expect(may(set.replica.publish, '$JS.API.CONSUMER.MSG.NEXT.PAYMENTS.fn_other')).toBe(false)
     expect(may(set.replica.publish, '$KV.FN_RATES.charge')).toBe(true)
     expect(may(set.replica.publish, '$KV.FN_RATES.reserve-inventory')).toBe(false)
     expect(set.deployer.publish).toContain('$JS.API.STREAM.CREATE.KV_FN_RATES')
