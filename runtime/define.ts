@@ -175,9 +175,24 @@ export function defineFunction<S extends FnSchema | undefined = undefined, D ext
   return Object.freeze({ ...def, [FUNCTION_BRAND]: true as const })
 }
 
-/** Connection to NATS. `NATS_URL` (comma-separated) wins over `servers`. */
+/**
+ * Connection to NATS. Set one way to authenticate: `token`, `user` + `pass`, `nkeySeed` or
+ * `nkeySeedFile`, `credsFile`, or credentials in a server URL (`nats://user:pass@host:4222`,
+ * `nats://token@host:4222`). Default: none.
+ *
+ * The environment wins over this file, with the variables the `nats` CLI reads: `NATS_URL`
+ * (comma-separated) replaces `servers`; one of `NATS_TOKEN`, `NATS_USER` + `NATS_PASSWORD`,
+ * `NATS_NKEY` (a seed file), `NATS_CREDS` (a creds file) or userinfo in `NATS_URL` replaces the way
+ * to authenticate written here; `NATS_CA`, `NATS_CERT`, `NATS_KEY` replace `tls.caFile`,
+ * `tls.certFile`, `tls.keyFile`. Credentials never appear in jetfn's logs, errors or output, and
+ * handler threads never see these variables (see `pool.env`).
+ */
 export interface NatsConfig {
-  /** Server URL or URLs. Default: `nats://127.0.0.1:4222` (and `fn dev` starts its own server). */
+  /**
+   * Server URL or URLs (`nats://host:4222`, `tls://host:4222`, comma-separated in one string
+   * too). Credentials in a URL are taken out of it and used to authenticate. Default:
+   * `nats://127.0.0.1:4222` (and `fn dev` starts its own server).
+   */
   servers?: string | string[]
   /** Token authentication. Default: none. */
   token?: string
@@ -185,15 +200,23 @@ export interface NatsConfig {
   user?: string
   /** Password; needs `user`. Default: none. */
   pass?: string
-  /** NKey seed (`SU…`) for NKey authentication. Default: none. */
+  /** NKey user seed (`SU…`) for NKey authentication; prefer `nkeySeedFile` to keep it out of the file. Default: none. */
   nkeySeed?: string
-  /** Path to a `.creds` file (JWT + NKey seed). Default: none. */
+  /**
+   * Path of a file holding an NKey user seed (`SU…`), as `nsc` and `nk -gen user` write it,
+   * relative to the working directory; read at connect. Default: none.
+   */
+  nkeySeedFile?: string
+  /** Path of a `.creds` file (user JWT + NKey seed, as `nsc generate creds` writes it), relative to the working directory; read at connect. Default: none. */
   credsFile?: string
-  /** TLS. Default: none (TLS is still used when the server requires it). */
+  /**
+   * TLS. Without it, TLS is still used, with the system's CAs, when the server requires it;
+   * with it, TLS is required. Default: none.
+   */
   tls?: {
     /** PEM file of the CA that signed the server's certificate. Default: the system's CAs. */
     caFile?: string
-    /** PEM client certificate, for mutual TLS; needs `keyFile`. Default: none. */
+    /** PEM client certificate, for mutual TLS (`verify: true` on the server); needs `keyFile`. Default: none. */
     certFile?: string
     /** PEM private key of `certFile`. Default: none. */
     keyFile?: string

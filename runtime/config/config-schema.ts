@@ -10,6 +10,8 @@ import { MAX_TIMER_MS, natsSubject, retryFieldSchemas, tuningFieldSchemas } from
 import { durationMs, formatDuration } from './duration.ts'
 import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
 import { STREAM_FIELDS } from '../nats/plan-stream-update.ts'
+import { redactUrl } from '../nats/server-url.ts'
+import { resolveNatsEnvironment, type NATS_ENV, type ResolvedNats } from './nats-environment.ts'
 
 /** Servers used when neither `NATS_URL` nor `nats.servers` names one. */
 export const DEFAULT_NATS_SERVERS = ['nats://127.0.0.1:4222'] as const
@@ -41,19 +43,25 @@ const streamName = () =>
     if (reason !== undefined) addIssue(ctx, [], `${reason} (got ${quoteValue(name)})`)
   })
 
+/** A value quoted in an error, with any password or token in a URL replaced by `***`. */
+function withoutUserinfo(value: unknown): unknown {
+  if (typeof value === 'string') return redactUrl(value)
+  return Array.isArray(value) ? value.map(withoutUserinfo) : value
+}
+
 const serversSchema = z
   .union([z.string(), z.array(z.string())], {
-    error: (iss) => `must be a server URL or a list of them (got ${quoteValue(iss.input)})`,
+    error: (iss) => `must be a server URL or a list of them (got ${quoteValue(withoutUserinfo(iss.input))})`,
   })
   .transform((value, ctx) => {
     const servers = (Array.isArray(value) ? value : [value]).flatMap(splitServers)
     if (servers.length === 0) {
-      ctx.issues.push({ code: 'custom', input: value, message: `must name at least one server (got ${quoteValue(value)})` })
+      ctx.issues.push({ code: 'custom', input: value, message: `must name at least one server (got ${quoteValue(withoutUserinfo(value))})` })
     }
     return servers
   })
 
-const AUTH_METHODS = ['token', 'user', 'nkeySeed', 'credsFile'] as const
+const AUTH_METHODS = ['token', 'user', 'nkeySeed', 'nkeySeedFile', 'credsFile'] as const
 
 const natsSchema = z
   .strictObject({
@@ -62,6 +70,7 @@ const natsSchema = z
     user: nonEmpty().optional(),
     pass: nonEmpty().optional(),
     nkeySeed: nonEmpty().optional(),
+    nkeySeedFile: nonEmpty().optional(),
     credsFile: nonEmpty().optional(),
     tls: z
       .strictObject({ caFile: nonEmpty().optional(), certFile: nonEmpty().optional(), keyFile: nonEmpty().optional() })
@@ -84,8 +93,7 @@ const natsSchema = z
   .transform(({ servers, ...rest }) => ({
     ...rest,
     servers: servers ?? [...DEFAULT_NATS_SERVERS],
-    /** Where `servers` came from; `fn dev` starts its own server only for `'default'`. */
-    serversSource: (servers === undefined ? 'default' : 'config') as 'env' | 'config' | 'default',
+    serversSource: (servers === undefined ? 'default' : 'config') as 'config' | 'default',
   }))
 
 // Stream fields have no zod defaults: which of them the file wrote decides what is applied to a
@@ -213,8 +221,11 @@ export const fnConfigSchema = z
 /** What a user may write in `fn.config.ts`. */
 export type FnConfigInput = z.input<typeof fnConfigSchema>
 
-/** `fn.config.ts` resolved: every default filled, durations in milliseconds. Deep-frozen at run time. */
-export type ResolvedConfig = z.output<typeof fnConfigSchema>
+/**
+ * `fn.config.ts` resolved: every default filled, durations in milliseconds, `nats` with the
+ * environment applied and no credentials left in server URLs. Deep-frozen at run time.
+ */
+export type ResolvedConfig = Omit<z.output<typeof fnConfigSchema>, 'nats'> & { nats: ResolvedNats }
 
 // The documented `ConfigDefinition` (what `defineConfig` accepts) and the schema must not drift.
 type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false
@@ -234,7 +245,8 @@ function deepFreeze<T>(value: T): T {
  *
  * @param input the default export (`{}` for an absent file).
  * @param opts.file the file as shown to the user; starts every error line.
- * @param opts.env environment; its `NATS_URL` (comma-separated) replaces `nats.servers`. Default: `process.env`.
+ * @param opts.env environment: `NATS_URL` (comma-separated) replaces `nats.servers`, and the
+ *   other `NATS_*` variables of {@link NATS_ENV} the credentials and TLS files. Default: `process.env`.
  * @throws FnError `FN_CONFIG_INVALID`, one line per problem:
  *   `fn.config.ts: 'defaults.retry.maxDeliver' must be at least 1 (got 0)`.
  */
@@ -245,8 +257,6 @@ export function resolveConfig(input: unknown, opts: { file: string; env?: NodeJS
       cause: result.error,
     })
   }
-  const envServers = splitServers((opts.env ?? process.env).NATS_URL ?? '')
-  const config = result.data
-  if (envServers.length > 0) config.nats = { ...config.nats, servers: envServers, serversSource: 'env' }
-  return deepFreeze(config)
+  const nats = resolveNatsEnvironment(result.data.nats, { file: opts.file, env: opts.env ?? process.env })
+  return deepFreeze({ ...result.data, nats })
 }

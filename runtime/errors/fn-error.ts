@@ -20,6 +20,16 @@ export const FnErrorCode = {
   StreamConflict: 'FN_STREAM_CONFLICT',
   /** The NATS server cannot be reached or refused the connection. */
   NatsUnavailable: 'FN_NATS_UNAVAILABLE',
+  /**
+   * The NATS server refused the credentials (token, user and password, NKey, creds) or their
+   * absence. The message says which credentials and where they were set, never their value.
+   */
+  NatsAuthFailed: 'FN_NATS_AUTH_FAILED',
+  /**
+   * TLS with the NATS server failed: its certificate is not trusted, expired or for another host,
+   * it requires or refused a client certificate, or it does not offer TLS when the config asks for it.
+   */
+  NatsTlsFailed: 'FN_NATS_TLS_FAILED',
   /** The connected server lacks JetStream or is older than a feature needs. */
   ServerUnsupported: 'FN_SERVER_UNSUPPORTED',
   /** No usable nats-server binary was found or could be fetched. */

@@ -3,23 +3,32 @@
  * replica needs: reconnect forever, no per-request async stack traces (they halve publish and
  * ackAck throughput), and a check that the server has JetStream and is recent enough.
  */
-import { readFileSync } from 'node:fs'
-import { connect as natsConnect, credsAuthenticator, nkeyAuthenticator, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
+import { connect as natsConnect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
+import type { NatsOrigin } from '../config/nats-environment.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { connectionAuth, connectionTls } from './connection-options.ts'
+import { explainConnectError } from './explain-connect-error.ts'
 import { compareVersions, MIN_NATS_SERVER_VERSION } from './nats-server-bin.ts'
 import { permissionDenied } from './permission-denied.ts'
+import { redactUrl, splitServerUrl } from './server-url.ts'
 
-/** Connection settings, as resolved from `fn.config.ts` `nats`. */
+/** Connection settings, as resolved from `fn.config.ts` `nats` and the environment. */
 export interface NatsSettings {
+  /** Server URLs; userinfo in them is ignored here (the config resolution turns it into credentials). */
   servers: readonly string[]
   token?: string | undefined
   user?: string | undefined
   pass?: string | undefined
   nkeySeed?: string | undefined
+  /** Path of a file holding an NKey user seed; read at every (re)connect. */
+  nkeySeedFile?: string | undefined
+  /** Path of a `.creds` file; read at every (re)connect. */
   credsFile?: string | undefined
   tls?: { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined } | undefined
   name?: string | undefined
+  /** Where each credential and TLS file was set, as errors name it. Default: the `nats.*` field. */
+  origin?: NatsOrigin | undefined
 }
 
 /** Options of {@link connectNats}. */
@@ -35,35 +44,37 @@ export interface ConnectNatsOptions {
   inboxPrefix?: string
 }
 
+/**
+ * Connects and checks the server: version and JetStream.
+ *
+ * @throws FnError `FN_CONFIG_INVALID` for a credentials or TLS file that cannot be read or is not
+ *   what its field says; `FN_NATS_AUTH_FAILED`, `FN_NATS_TLS_FAILED` or `FN_NATS_UNAVAILABLE` with
+ *   the reason the connection failed and a hint naming the setting to fix;
+ *   `FN_SERVER_UNSUPPORTED` for a server too old or without JetStream.
+ */
 export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptions = {}): Promise<NatsConnection> {
+  const servers = settings.servers.map((s) => splitServerUrl(s).url)
+  const auth = connectionAuth(settings)
+  const tls = connectionTls(settings)
+  const timeoutMs = opts.timeoutMs ?? 5_000
   const options: ConnectionOptions = {
-    servers: [...settings.servers],
+    servers,
     name: settings.name ?? opts.name ?? 'jetfn',
     noAsyncTraces: true,
     maxReconnectAttempts: -1,
     reconnectTimeWait: 250,
-    timeout: opts.timeoutMs ?? 5_000,
+    timeout: timeoutMs,
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
-    ...(settings.token ? { token: settings.token } : {}),
-    ...(settings.user ? { user: settings.user, pass: settings.pass } : {}),
-  }
-  if (settings.credsFile) options.authenticator = credsAuthenticator(readFileSync(settings.credsFile))
-  else if (settings.nkeySeed) options.authenticator = nkeyAuthenticator(new TextEncoder().encode(settings.nkeySeed))
-  if (settings.tls) {
-    options.tls = {
-      ...(settings.tls.caFile ? { caFile: settings.tls.caFile } : {}),
-      ...(settings.tls.certFile ? { certFile: settings.tls.certFile } : {}),
-      ...(settings.tls.keyFile ? { keyFile: settings.tls.keyFile } : {}),
-    }
+    ...(auth.token !== undefined ? { token: auth.token } : {}),
+    ...(auth.user !== undefined ? { user: auth.user, pass: auth.pass } : {}),
+    ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),
+    ...(tls ? { tls } : {}),
   }
   let nc: NatsConnection
   try {
     nc = await natsConnect(options)
   } catch (err) {
-    throw new FnError(FnErrorCode.NatsUnavailable, `cannot connect to NATS at ${settings.servers.join(', ')}: ${(err as Error).message}`, {
-      cause: err,
-      hint: 'start a server (`fn dev` starts one for you) or set NATS_URL / nats.servers in fn.config.ts',
-    })
+    throw await explainConnectError(err, { servers, auth, tls, tlsFiles: settings.tls, origin: settings.origin ?? {}, timeoutMs })
   }
   const version = nc.info?.version ?? '0.0.0'
   if (compareVersions(version, MIN_NATS_SERVER_VERSION) < 0) {
@@ -77,9 +88,9 @@ export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptio
     // A user not allowed `$JS.API.INFO`, or replies under this inbox prefix, is not a server without JetStream.
     const denied = permissionDenied(err)
     if (denied) throw denied
-    throw new FnError(FnErrorCode.ServerUnsupported, `JetStream is not enabled on the server at ${nc.getServer()}`, {
+    throw new FnError(FnErrorCode.ServerUnsupported, `JetStream is not enabled on the server at ${redactUrl(nc.getServer())}`, {
       cause: err,
-      hint: 'run nats-server with -js (or `jetstream {}` in its config)',
+      hint: 'run nats-server with -js (or `jetstream {}` in its config); in operator mode, give the account JetStream limits (`nsc edit account --js-mem-storage -1 --js-disk-storage -1`)',
     })
   }
   return nc
