@@ -260,6 +260,17 @@ export interface ConfigDefinition {
     threads?: number
     /** V8 old-space limit per worker thread, in MiB; an integer ≥ 32. Default: 512. */
     maxOldGenerationSizeMb?: number
+    /**
+     * Environment variables handlers see in `process.env`: names (`'DATABASE_URL'`) or patterns
+     * with `*` (`'APP_*'`, `'*'` for all); the list replaces the default. Others are absent. A
+     * pattern never passes the replica's NATS credentials: `NATS_URL`, `NATS_TOKEN`, `NATS_USER`,
+     * `NATS_PASSWORD`, `NATS_NKEY`, `NATS_CREDS`, `NATS_CA`, `NATS_CERT`, `NATS_KEY`, nor any
+     * variable holding the token, password or seed the replica connects with; only naming one
+     * exactly passes it. Handlers still run in the replica's process, so they are as trusted as it
+     * is (they can read its files): run code you trust differently in separate replicas with
+     * separate credentials. Default: `['NODE_ENV', 'TZ', 'LANG', 'LC_*', 'PATH', 'HOME', 'TMPDIR']`.
+     */
+    env?: string[]
   }
   /** Dead letters. */
   dlq?: {

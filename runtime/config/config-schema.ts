@@ -11,6 +11,7 @@ import { durationMs, formatDuration } from './duration.ts'
 import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
 import { STREAM_FIELDS } from '../nats/plan-stream-update.ts'
 import { redactUrl } from '../nats/server-url.ts'
+import { DEFAULT_POOL_ENV, ENV_PATTERN } from '../pool/worker-env.ts'
 import { resolveNatsEnvironment, type NATS_ENV, type ResolvedNats } from './nats-environment.ts'
 
 /** Servers used when neither `NATS_URL` nor `nats.servers` names one. */
@@ -174,6 +175,13 @@ export const fnConfigSchema = z
       .strictObject({
         threads: z.number().int().min(1).max(1024).default(() => availableParallelism()),
         maxOldGenerationSizeMb: z.number().int().min(32).default(512),
+        env: z
+          .array(
+            z.string().refine((p) => ENV_PATTERN.test(p), {
+              error: (iss) => `must be a variable name or a pattern with '*' such as 'APP_*' (got ${quoteValue(iss.input)})`,
+            }),
+          )
+          .default(() => [...DEFAULT_POOL_ENV]),
       })
       .prefault({}),
     dlq: z

@@ -21,12 +21,15 @@ const inspector = new URL('./inspect-worker.mjs', import.meta.url)
  * Imports a bundle in a throwaway worker thread and returns its options. A module that throws at
  * import, exports nothing usable, or does not finish importing within `timeoutMs` is refused with
  * `FN_FUNCTION_LOAD_FAILED` naming the file. The thread is always terminated afterwards: a
- * module's side effects at import (timers, sockets) never outlive the inspection.
+ * module's side effects at import (timers, sockets) never outlive the inspection. `opts.env` is
+ * the thread's `process.env` (default: empty); `opts.timeoutMs` defaults to 10 000.
  */
-export async function inspectBundle(bundlePath: string, file: string, timeoutMs = 10_000): Promise<BundleInspection> {
+export async function inspectBundle(bundlePath: string, file: string, opts: { timeoutMs?: number; env?: Readonly<Record<string, string>> } = {}): Promise<BundleInspection> {
+  const timeoutMs = opts.timeoutMs ?? 10_000
   const refused = (reason: string, cause?: unknown): FnError => new FnError(FnErrorCode.FunctionLoadFailed, `${file}: ${reason}`, cause === undefined ? undefined : { cause })
   // execArgv []: not the parent's (`--import tsx` under the tests), which cost ~200 ms per thread.
-  const worker = new Worker(inspector, { execArgv: [], workerData: { bundlePath }, resourceLimits: { maxOldGenerationSizeMb: 256 } })
+  // env: a module's top-level code sees what handlers see (pool.env), not the deployer's credentials.
+  const worker = new Worker(inspector, { execArgv: [], env: { ...(opts.env ?? {}) }, workerData: { bundlePath }, resourceLimits: { maxOldGenerationSizeMb: 256 } })
   let timer: NodeJS.Timeout | undefined
   let result: InspectResult
   try {

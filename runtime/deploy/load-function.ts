@@ -10,6 +10,7 @@ import type { RunnableFunction } from '../consumer/function-consumer.ts'
 import { resolveFunctionOptions, type ResolvedFunctionOptions } from '../function/function-options.ts'
 import { findStream } from '../nats/find-stream.ts'
 import { bundleFunction } from './bundle-function.ts'
+import { handlerEnv } from '../pool/worker-env.ts'
 import { inspectBundle } from './inspect-bundle.ts'
 
 /** Where a replica keeps its files: bundles are cached under `<home>/cache/bundles`. */
@@ -38,7 +39,7 @@ export async function buildFunctionFile(file: string, opts: Omit<LoadFunctionOpt
   const cwd = opts.cwd ?? process.cwd()
   const shown = relative(cwd, file) || file
   const bundle = await bundleFunction(file, { cacheDir: bundleCacheDir(opts.home), cwd })
-  const inspected = await inspectBundle(bundle.path, shown)
+  const inspected = await inspectBundle(bundle.path, shown, { env: handlerEnv(opts.config).env })
   const options = resolveFunctionOptions(
     { ...inspected.options, hasHandler: inspected.hasHandler, hasSchema: inspected.hasSchema },
     { file: shown, defaults: opts.config.defaults },

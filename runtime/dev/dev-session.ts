@@ -1,5 +1,6 @@
 /**
- * `fn dev`: an embedded nats-server (unless NATS_URL is set), a replica that follows the
+ * `fn dev`: an embedded nats-server (unless NATS_URL is set: then the servers it names, with the
+ * credentials and TLS of the config and the environment), a replica that follows the
  * registry exactly as `fn start` does, every function of `functions/` deployed, and the directory
  * watched so that a saved file is deployed again. A file that fails to build or validate is
  * reported and skipped; the others keep running, and a function whose new version fails keeps
@@ -22,15 +23,18 @@ export interface DevSessionOptions {
   log: Logger
   /** Project directory: `functions/` and `.fn/` are under it. Default `process.cwd()`. */
   cwd?: string
-  /** Use this NATS URL instead of an embedded server. Default: `NATS_URL`. */
-  natsUrl?: string | undefined
+  /**
+   * Connect to `config.nats` (servers, credentials, TLS) instead of starting an embedded server.
+   * Default: true when `NATS_URL` named the servers (`config.nats.serversSource === 'env'`).
+   */
+  external?: boolean
   /** Pretty worker logs. Default true. */
   pretty?: boolean
 }
 
 export interface DevSession {
   running: RunningReplica
-  /** The URL clients publish to. */
+  /** The server URLs clients publish to, comma-separated, never with credentials. */
   url: string
   /** Deploys one function file now (what a save does). */
   deployFile(file: string): Promise<void>
@@ -42,14 +46,15 @@ export async function startDevSession(opts: DevSessionOptions): Promise<DevSessi
   const home = join(cwd, '.fn')
   const log = opts.log
   let server: NatsServerProcess | undefined
-  let url = opts.natsUrl
-  if (!url) {
-    const port = Number(new URL(opts.config.nats.servers[0] ?? 'nats://127.0.0.1:4222').port || 4222)
+  let config = opts.config
+  if (!(opts.external ?? config.nats.serversSource === 'env')) {
+    const port = Number(new URL(config.nats.servers[0] ?? 'nats://127.0.0.1:4222').port || 4222)
     server = await NatsServerProcess.start({ port, storeDir: join(home, 'data'), keepStore: true, logger: log.child({ component: 'nats-server' }) })
-    url = server.url
-    log.info({ url, store: join('.fn', 'data') }, 'embedded nats-server running')
+    log.info({ url: server.url, store: join('.fn', 'data') }, 'embedded nats-server running')
+    // The credentials and TLS of the config are for the real servers, not for this one.
+    config = { ...config, nats: { servers: [server.url], serversSource: config.nats.serversSource, name: config.nats.name, origin: {} } }
   }
-  const config: ResolvedConfig = { ...opts.config, nats: { ...opts.config.nats, servers: [url] } }
+  const url = config.nats.servers.join(',')
   // A deploy in dev returns once the replica runs the new version (or has refused it).
   const applied = new Map<string, () => void>()
   let running: RunningReplica

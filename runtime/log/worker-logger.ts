@@ -7,6 +7,11 @@ export interface WorkerLogOptions {
   level?: string
   /** Human-readable output (dev). Default false: one JSON object per line. */
   pretty?: boolean
+  /**
+   * Colours in pretty output. Decided by the main thread (`NO_COLOR`, a TTY): a thread's
+   * environment is only what `pool.env` allows. Default false.
+   */
+  colorize?: boolean
 }
 
 const requireHere = createRequire(import.meta.url)
@@ -22,7 +27,7 @@ export function createWorkerLogger(opts: WorkerLogOptions, capture?: (line: stri
   let out: pino.DestinationStream = pino.destination({ fd: 1, sync: true })
   if (opts.pretty) {
     const pretty = requireHere('pino-pretty') as (o: object) => pino.DestinationStream
-    out = pretty({ sync: true, colorize: !process.env.NO_COLOR, ignore: 'pid,hostname', singleLine: true })
+    out = pretty({ sync: true, colorize: opts.colorize === true, ignore: 'pid,hostname', singleLine: true })
   }
   if (!capture) return pino({ level }, out)
   // pino writes each record synchronously inside the log call, and its logMethod hook runs with

@@ -15,6 +15,8 @@ export interface ThreadOptions {
   threads: number
   maxOldGenerationSizeMb: number
   workerLog?: WorkerLogOptions | undefined
+  /** The threads' `process.env` (see worker-env.ts). Default: empty. */
+  env?: Readonly<Record<string, string>> | undefined
 }
 
 export function piscinaOptions(opts: ThreadOptions, shutdownChannel: string, loadBalancer: PiscinaOptions['loadBalancer']): PiscinaOptions {
@@ -31,7 +33,9 @@ export function piscinaOptions(opts: ThreadOptions, shutdownChannel: string, loa
     atomics: 'disabled',
     resourceLimits: { maxOldGenerationSizeMb: opts.maxOldGenerationSizeMb, maxYoungGenerationSizeMb: 24 },
     loadBalancer,
-    workerData: { ...(opts.workerLog ?? {}), [SHUTDOWN_CHANNEL_FIELD]: shutdownChannel },
+    workerData: { colorize: !process.env.NO_COLOR && process.stdout.isTTY === true, ...(opts.workerLog ?? {}), [SHUTDOWN_CHANNEL_FIELD]: shutdownChannel },
+    // Without it a thread gets a copy of the replica's whole environment, credentials included.
+    env: { ...(opts.env ?? {}) },
     execArgv: workerExecArgv(),
   }
 }

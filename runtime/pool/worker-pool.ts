@@ -32,6 +32,8 @@ export interface WorkerPoolOptions {
   log: Logger
   /** How the threads log. */
   workerLog?: WorkerLogOptions
+  /** The threads' `process.env`: what `pool.env` allows (see worker-env.ts). Default: empty. */
+  env?: Readonly<Record<string, string>>
   /** How often running handlers are checked against their hard deadline, ms. Default 100. */
   watchdogIntervalMs?: number
   /** The server's `max_payload`, bytes: `ctx.publish` refuses a larger output at the call. Default 1 MiB. */

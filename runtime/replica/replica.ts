@@ -18,6 +18,7 @@ import { ConsumerBinding } from './consumer-binding.ts'
 import { ReplayRunner } from './replay-runner.ts'
 import type { ReplayRun } from '../deploy/manifest.ts'
 import { watchConnection } from './watch-connection.ts'
+import { handlerEnv } from '../pool/worker-env.ts'
 import { WorkerPool } from '../pool/worker-pool.ts'
 import { natsEventPublisher, type EventPublisher } from '../observe/event-publisher.ts'
 import { observeAll, type InvocationObserver } from '../observe/invocation-event.ts'
@@ -147,11 +148,15 @@ export class Replica {
       } else {
         await this.#checkDlq(config.dlq.stream)
       }
+      const { env, withheld } = handlerEnv(config)
+      const poolLog = this.#o.log.child({ component: 'pool' })
+      if (withheld.length > 0) poolLog.info({ withheld }, "variables matched by pool.env kept from handlers: they hold the replica's NATS credentials")
       this.#pool = new WorkerPool({
         threads: config.pool.threads,
         maxOldGenerationSizeMb: config.pool.maxOldGenerationSizeMb,
-        log: this.#o.log.child({ component: 'pool' }),
+        log: poolLog,
         workerLog: this.#o.workerLog ?? {},
+        env,
         ...(this.#nc.info?.max_payload ? { maxPayload: this.#nc.info.max_payload } : {}),
       })
       this.#events = natsEventPublisher(this.#nc, this.id, this.#log)

@@ -79,7 +79,7 @@ describe('inspecting a bundle in a throwaway thread', () => {
     ['blocks its thread', 'spin', 'for (;;) {}\n'],
   ])('refuses a module that %s at import, once its time is up', async (_what, name, source) => {
     const path = await bundle(name, source)
-    await expect(inspectBundle(path, `functions/${name}.ts`, 300)).rejects.toMatchObject({
+    await expect(inspectBundle(path, `functions/${name}.ts`, { timeoutMs: 300 })).rejects.toMatchObject({
       code: FnErrorCode.FunctionLoadFailed,
       message: `functions/${name}.ts: did not finish importing within 300 ms`,
     })
@@ -87,7 +87,7 @@ describe('inspecting a bundle in a throwaway thread', () => {
 
   it('refuses a module whose top-level await can never settle, without waiting for the time limit', async () => {
     const path = await bundle('stuck', 'await new Promise(() => {})\nexport default {}\n')
-    await expect(inspectBundle(path, 'functions/stuck.ts', 60_000)).rejects.toMatchObject({
+    await expect(inspectBundle(path, 'functions/stuck.ts', { timeoutMs: 60_000 })).rejects.toMatchObject({
       code: FnErrorCode.FunctionLoadFailed,
       message: 'functions/stuck.ts: never finishes importing: its thread ran out of work mid-import (a top-level await that nothing can settle, or process.exit(0))',
     })

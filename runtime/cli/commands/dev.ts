@@ -6,7 +6,7 @@ import { createLogger } from '../../log/logger.ts'
 export async function runDev(opts: { configFile: string | undefined; signal: AbortSignal }): Promise<void> {
   const config = await loadConfig(opts.configFile === undefined ? {} : { file: opts.configFile })
   const log = createLogger({ pretty: true })
-  const session = await startDevSession({ config, log, natsUrl: process.env.NATS_URL })
+  const session = await startDevSession({ config, log })
   log.info({ url: session.url, functions: session.running.replica.functions, http: session.running.health?.port ?? null }, 'fn dev ready; Ctrl-C to stop')
   await aborted(opts.signal)
   log.info({ signal: String(opts.signal.reason) }, 'stopping')
