@@ -10,7 +10,7 @@ import { MAX_TIMER_MS, natsSubject, retryFieldSchemas, tuningFieldSchemas } from
 import { durationMs, formatDuration } from './duration.ts'
 import { formatIssues, issueMessage, quoteValue } from './format-issues.ts'
 import { STREAM_FIELDS } from '../nats/plan-stream-update.ts'
-import { redactUrl } from '../nats/server-url.ts'
+import { redactUrlsIn } from '../nats/server-url.ts'
 import { DEFAULT_POOL_ENV, ENV_PATTERN } from '../pool/worker-env.ts'
 import { resolveNatsEnvironment, type NATS_ENV, type ResolvedNats } from './nats-environment.ts'
 
@@ -46,8 +46,10 @@ const streamName = () =>
 
 /** A value quoted in an error, with any password or token in a URL replaced by `***`. */
 function withoutUserinfo(value: unknown): unknown {
-  if (typeof value === 'string') return redactUrl(value)
-  return Array.isArray(value) ? value.map(withoutUserinfo) : value
+  if (typeof value === 'string') return redactUrlsIn(value)
+  if (Array.isArray(value)) return value.map(withoutUserinfo)
+  if (typeof value !== 'object' || value === null) return value
+  return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, withoutUserinfo(v)]))
 }
 
 const serversSchema = z

@@ -21,7 +21,7 @@ function failure(input: unknown): FnError {
 describe('resolveConfig', () => {
   it('fills every default for an empty config', () => {
     expect(resolve({})).toEqual({
-      nats: { servers: ['nats://127.0.0.1:4222'], serversSource: 'default', name: 'jetfn' },
+      nats: { servers: ['nats://127.0.0.1:4222'], serversSource: 'default', name: 'jetfn', origin: {} },
       streams: [],
       defaults: {
         concurrency: 8,
@@ -30,7 +30,7 @@ describe('resolveConfig', () => {
         ackWaitMs: 30_000,
         retry: { maxDeliver: 5, backoffMs: [1_000, 10_000, 60_000], jitter: 0.2 },
       },
-      pool: { threads: availableParallelism(), maxOldGenerationSizeMb: 512 },
+      pool: { threads: availableParallelism(), maxOldGenerationSizeMb: 512, env: ['NODE_ENV', 'TZ', 'LANG', 'LC_*', 'PATH', 'HOME', 'TMPDIR'] },
       dlq: { stream: 'FN_DLQ', subjectPrefix: 'fn.dlq' },
       http: { port: 8787, portSource: 'default' },
       jetfn: {},
@@ -57,7 +57,7 @@ describe('resolveConfig', () => {
       http: { port: 0 },
     })
     const config = resolve(input)
-    expect(config.nats).toEqual({ servers: ['nats://127.0.0.1:4222'], serversSource: 'config', name: 'jetfn' })
+    expect(config.nats).toEqual({ servers: ['nats://127.0.0.1:4222'], serversSource: 'config', name: 'jetfn', origin: {} })
     expect(config.streams).toEqual([
       {
         name: 'ORDERS',
@@ -146,6 +146,9 @@ describe('resolveConfig', () => {
     [{ nats: { user: 'me' } }, "'nats.pass' is required when 'nats.user' is set"],
     [{ nats: { token: 't', credsFile: 'a.creds' } }, "'nats.credsFile' cannot be combined with 'nats.token': use one way to authenticate"],
     [{ nats: { tls: { certFile: 'c.pem' } } }, "'nats.tls.keyFile' is required when 'nats.tls.certFile' is set"],
+    [{ nats: { nkeySeed: 'SU', nkeySeedFile: 'u.nk' } }, "'nats.nkeySeedFile' cannot be combined with 'nats.nkeySeed': use one way to authenticate"],
+    [{ pool: { env: ['DATABASE-URL'] } }, "'pool.env[0]' must be a variable name or a pattern with '*' such as 'APP_*' (got 'DATABASE-URL')"],
+    [{ pool: { env: 'APP_*' } }, "'pool.env' must be an array (got 'APP_*')"],
     [{ pool: { threads: 0 } }, "'pool.threads' must be at least 1 (got 0)"],
     [{ pool: { maxOldGenerationSizeMb: 8 } }, "'pool.maxOldGenerationSizeMb' must be at least 32 (got 8)"],
     [{ http: { port: 70_000 } }, "'http.port' must be at most 65535 (got 70000)"],
@@ -159,12 +162,18 @@ describe('resolveConfig', () => {
   it('never quotes credentials', () => {
     expect(failure({ nats: { token: 12345 } }).message).toBe("fn.config.ts: 'nats.token' must be a string")
     expect(failure({ nats: { user: 'me', pass: 42 } }).message).toBe("fn.config.ts: 'nats.pass' must be a string")
+    expect(failure({ nats: { servers: ['nats://me:hunter2@a:1', 5] } }).message).toBe(
+      "fn.config.ts: 'nats.servers' must be a server URL or a list of them (got [\"nats://me:***@a:1\",5])",
+    )
+    expect(failure({ nats: { servers: { url: 'nats://tok3n@a:1' } } }).message).toBe(
+      "fn.config.ts: 'nats.servers' must be a server URL or a list of them (got {\"url\":\"nats://***@a:1\"})",
+    )
   })
 
   it('names unknown keys and the known ones', () => {
     expect(failure({ nats: { servrs: 'x' }, shutdown: 1 }).message).toBe(
       [
-        "fn.config.ts: 'nats.servrs' is not a known field (expected one of 'servers', 'token', 'user', 'pass', 'nkeySeed', 'credsFile', 'tls', 'name')",
+        "fn.config.ts: 'nats.servrs' is not a known field (expected one of 'servers', 'token', 'user', 'pass', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'name')",
         "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'jetfn', 'provision', 'auth', 'shutdownGrace', 'functionsDir')",
       ].join('\n'),
     )
