@@ -16,9 +16,9 @@ export interface FnResult {
   stderr: string
 }
 
-/** Runs `fn <args> --config <project config>` to completion. */
-export function runFn(project: DevProject, args: string[], url: string): Promise<FnResult> {
-  return runFnProcess(ROOT, ['bin/fn.js', ...args, '--config', project.configFile], { NATS_URL: url })
+/** Runs `fn <args> --config <project config>` to completion, with `NATS_URL` and any extra `env`. */
+export function runFn(project: DevProject, args: string[], url: string, env: NodeJS.ProcessEnv = {}): Promise<FnResult> {
+  return runFnProcess(ROOT, ['bin/fn.js', ...args, '--config', project.configFile], { ...env, NATS_URL: url })
 }
 
 /**
@@ -54,6 +54,8 @@ export interface FnReplica {
   unparsed(): string[]
   /** Everything written to stderr so far (the CLI's error lines). */
   stderr(): string
+  /** Everything written to stdout and stderr so far, as written. */
+  output(): string
   /** Resolves with the first record for which `match` is true (seen already or to come). */
   waitFor(match: (r: Record<string, unknown>) => boolean, what: string, timeoutMs?: number): Promise<Record<string, unknown>>
   kill(signal: NodeJS.Signals): void
@@ -62,14 +64,14 @@ export interface FnReplica {
 }
 
 /**
- * Starts `fn start --config <project config> [...args]` with `NATS_URL`. `cwd` (default: the
- * repository) holds the replica's `.fn` bundle cache: another directory than the deployer's makes
- * it fetch bundles from the server, as a replica on another machine does.
+ * Starts `fn start --config <project config> [...args]` with `NATS_URL` and any extra `env`. `cwd`
+ * (default: the repository) holds the replica's `.fn` bundle cache: another directory than the
+ * deployer's makes it fetch bundles from the server, as a replica on another machine does.
  */
-export function spawnStart(project: DevProject, url: string, label = 'fn start', args: string[] = [], cwd = ROOT): FnReplica {
+export function spawnStart(project: DevProject, url: string, label = 'fn start', args: string[] = [], cwd = ROOT, env: NodeJS.ProcessEnv = {}): FnReplica {
   const child = spawnTied(process.execPath, [join(ROOT, 'bin/fn.js'), 'start', '--config', project.configFile, ...args], {
     cwd,
-    env: { ...process.env, NATS_URL: url, NO_COLOR: '1' },
+    env: { ...process.env, ...env, NATS_URL: url, NO_COLOR: '1' },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const records: Array<Record<string, unknown>> = []
@@ -77,7 +79,9 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start',
   const watchers = new Set<() => void>()
   let partial = ''
   let stderr = ''
+  let output = ''
   child.stdout.on('data', (chunk: Buffer) => {
+    output += chunk.toString()
     const lines = (partial + chunk.toString()).split('\n')
     partial = lines.pop()!
     for (const line of lines) {
@@ -89,7 +93,10 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start',
     }
     for (const w of [...watchers]) w()
   })
-  child.stderr.on('data', (c: Buffer) => (stderr += c.toString()))
+  child.stderr.on('data', (c: Buffer) => {
+    stderr += c.toString()
+    output += c.toString()
+  })
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => {
     resolve(code)
     for (const w of [...watchers]) w()
@@ -99,6 +106,7 @@ export function spawnStart(project: DevProject, url: string, label = 'fn start',
     records: () => records,
     unparsed: () => unparsed,
     stderr: () => stderr,
+    output: () => output,
     waitFor(match, what, timeoutMs = 30_000) {
       return new Promise((resolve, reject) => {
         const check = (): void => {
