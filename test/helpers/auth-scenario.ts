@@ -43,7 +43,8 @@ export default defineFunction({ name: '${prefix}_dead', subject: '${prefix}.in.d
 /** Runs the whole scenario, asserting each step as the user sees it; returns what was printed. */
 export async function expectEndToEnd(s: AuthScenario): Promise<Printed> {
   const printed: Printed = []
-  const env = s.env ?? {}
+  // Debug logs: the most a process prints, and so the most places a secret could slip into.
+  const env = { LOG_LEVEL: 'debug', ...s.env }
   const project = await writeDevProject({
     prefix: s.prefix,
     config: { streams: [{ name: s.prefix, subjects: [`${s.prefix}.>`] }], http: { port: 0 }, shutdownGrace: '5s', pool: { threads: 1 }, ...(s.nats ? { nats: s.nats } : {}) },
