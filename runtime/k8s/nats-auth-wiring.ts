@@ -82,7 +82,7 @@ export function configAuthKind(nats: ResolvedConfig['nats']): NatsAuthKind {
   if (nats.credsFile !== undefined) return 'creds'
   if (nats.token !== undefined) return 'token'
   if (nats.user !== undefined) return 'user'
-  if (nats.nkeySeed !== undefined) return 'nkey'
+  if (nats.nkeySeed !== undefined || nats.nkeySeedFile !== undefined) return 'nkey'
   return 'none'
 }
 
