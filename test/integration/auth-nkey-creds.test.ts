@@ -96,7 +96,7 @@ it('an NKey the server does not know is refused, naming its public key and where
 })
 
 it('an expired user JWT is refused with its expiry; an account the server does not know, with the resolver hint', async () => {
-  const expired = spawnStart(project, operatorServer.url, 'fn start', { NATS_CREDS: files.expired })
+  const expired = spawnStart(project, operatorServer.url, 'fn start', [], undefined, { NATS_CREDS: files.expired })
   expect(await expired.exited).toBe(1)
   expect(expired.stderr()).toMatch(
     new RegExp(

@@ -69,7 +69,7 @@ it('a server certificate from an unknown CA is refused, with or without a CA con
 })
 
 it('a mutual-TLS server given no client certificate, or one it does not trust, is refused with the reason', async () => {
-  const noCert = spawnStart(project, mtlsServer.url, 'fn start', { NATS_CA: certs.ca })
+  const noCert = spawnStart(project, mtlsServer.url, 'fn start', [], undefined, { NATS_CA: certs.ca })
   const stranger = runFn(project, ['ls'], mtlsServer.url, { NATS_CA: certs.ca, NATS_CERT: certs.strangerCert, NATS_KEY: certs.strangerKey })
   expect(await noCert.exited).toBe(1)
   expect(noCert.stderr()).toBe(

@@ -60,7 +60,7 @@ export default defineFunction({ name: '${prefix}_env', subject: '${prefix}.in', 
     const deployed = await runFn(project, ['deploy'], url(), replicaEnv())
     expect(deployed.stderr).toBe('')
     const atImport = JSON.parse((await readFile(importLog, 'utf8')).split('\n')[0]!) as Record<string, string>
-    const replica = spawnStart(project, url(), 'fn start', replicaEnv())
+    const replica = spawnStart(project, url(), 'fn start', [], undefined, replicaEnv())
     try {
       await replica.waitFor((r) => r.msg === 'function version live', 'the function live')
       const invoked = await runFn(project, ['invoke', `${prefix}_env`, '--data', '{}'], url())

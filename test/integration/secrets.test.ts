@@ -80,7 +80,7 @@ async function failEverywhere(p: DevProject, url: string, env: NodeJS.ProcessEnv
       commands.map(async (args) => {
         const what = `fn ${args.join(' ')}`
         if (args[0] === 'start') {
-          const replica = spawnStart(p, url, what, loud)
+          const replica = spawnStart(p, url, what, [], undefined, loud)
           expect(await replica.exited, what).toBe(1)
           return [replica.output()]
         }
@@ -135,7 +135,7 @@ it('fn start and fn dev with a password in NATS_URL show the URL without it', as
   expect(ready[0]).toContain(`"url":"${userServer.url}"`)
   dev.kill('SIGINT')
   await dev.exited
-  const replica = spawnStart(p, url, 'fn start', env)
+  const replica = spawnStart(p, url, 'fn start', [], undefined, env)
   await replica.waitFor((r) => r.msg === 'replica ready', 'ready')
   replica.kill('SIGTERM')
   expect(await replica.exited).toBe(0)
