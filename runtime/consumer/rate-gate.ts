@@ -28,7 +28,7 @@ const RETRY_MS = 1_000
 export class RateGate {
   readonly #o: RateGateOptions
   #tokens = 0
-  /** Tokens fetched but unspent are dropped after a period: banking them would allow bursts. */
+  /** Tokens fetched but unspent are dropped after the span of a burst: banking them would allow bursts. */
   #tokensUntil = 0
   #fetching = false
   #timer: NodeJS.Timeout | undefined
@@ -74,7 +74,9 @@ export class RateGate {
         this.#failing = false
         if (take.granted > 0) {
           this.#tokens += take.granted
-          this.#tokensUntil = Date.now() + this.#o.rate.perMs
+          // Spent within the burst's own span or dropped: tokens kept longer would start together
+          // later (a busy event loop spends them late) and exceed the limit over a window.
+          this.#tokensUntil = Date.now() + Math.max(50, (this.#o.rate.burst * this.#o.rate.perMs) / this.#o.rate.limit)
           this.#o.ready()
         } else this.#wait(take.waitMs)
       },
