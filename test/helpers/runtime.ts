@@ -11,6 +11,7 @@ import { resolveConfig, type ResolvedConfig } from '../../runtime/config/config-
 import type { RunnableFunction } from '../../runtime/consumer/function-consumer.ts'
 import { buildFunctionFile, toRunnable } from '../../runtime/deploy/load-function.ts'
 import type { ResolvedFunctionOptions } from '../../runtime/function/function-options.ts'
+import { isNotFound } from '../../runtime/nats/ensure-stream.ts'
 import { consumerName } from '../../runtime/nats/ensure-consumer.ts'
 import { Replica } from '../../runtime/replica/replica.ts'
 
@@ -90,9 +91,10 @@ export async function deadLetters(jsm: JetStreamManager, fn: string, dlqStream =
   try {
     const info = await jsm.streams.info(dlqStream, { subjects_filter: subject })
     count = info.state.subjects?.[subject] ?? 0
-  } catch {
-    // No DLQ stream yet means no dead letters.
-    return []
+  } catch (err) {
+    // No DLQ stream yet means no dead letters; anything else is a failure to see, not an empty DLQ.
+    if (isNotFound(err)) return []
+    throw err
   }
   const out: StoredMsg[] = []
   let seq = 0

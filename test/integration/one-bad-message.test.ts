@@ -131,6 +131,9 @@ describe('a dead letter too big for one message', () => {
     const payload = Buffer.alloc(max - 400, 'x'.charCodeAt(0))
     const ack = await js.publish(fn.subject, payload)
     await expect.poll(() => settled(jsm, fn), { timeout: 15_000 }).toBe(true)
+    // Seen once under a full suite's load: settled, and no dead letter read right after (the
+    // helper then hid any error reading the DLQ as "no DLQ"; it rethrows now).
+    await expect.poll(async () => (await deadLetters(jsm, fn.name)).length, { timeout: 5_000 }).toBe(1)
     const [dl] = await deadLetters(jsm, fn.name)
     const id = `dlq:${fn.name}:${prefix}:${ack.seq}`
     expect(dl!.header.get('Fn-Error-Kind')).toBe('decode')
