@@ -42,6 +42,13 @@ export interface ConnectNatsOptions {
    * has its own, and may subscribe only under it. Default: nats.js's `_INBOX`.
    */
   inboxPrefix?: string
+  /**
+   * Keep reconnecting when the server refuses the credentials (an expired or revoked user JWT, a
+   * rotated password), rather than give up after two refusals as nats.js does by default: a
+   * long-running replica picks renewed credentials up at its next attempt (files are read again
+   * on every reconnect). Default: false (a command gives up).
+   */
+  retryRefusedCredentials?: boolean
 }
 
 /**
@@ -65,6 +72,7 @@ export async function connectNats(settings: NatsSettings, opts: ConnectNatsOptio
     reconnectTimeWait: 250,
     timeout: timeoutMs,
     ...(opts.inboxPrefix ? { inboxPrefix: opts.inboxPrefix } : {}),
+    ...(opts.retryRefusedCredentials ? { ignoreAuthErrorAbort: true } : {}),
     ...(auth.token !== undefined ? { token: auth.token } : {}),
     ...(auth.user !== undefined ? { user: auth.user, pass: auth.pass } : {}),
     ...(auth.authenticator ? { authenticator: auth.authenticator } : {}),

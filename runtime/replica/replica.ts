@@ -72,6 +72,8 @@ export class Replica {
   #rates: SharedRates | undefined
   #binding: ConsumerBinding | undefined
   #replays: ReplayRunner | undefined
+  /** Why the server refuses the replica's credentials, while it does. */
+  #credentialsRefused: string | undefined
   /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
   readonly #ackFloors = new Map<string, number>()
   #floorTimer: NodeJS.Timeout | undefined
@@ -99,7 +101,7 @@ export class Replica {
   readiness(): string[] {
     const problems: string[] = []
     if (this.#state !== 'running') problems.push(`replica is ${this.#state}`)
-    if (this.#disconnected) problems.push('not connected to NATS')
+    if (this.#disconnected) problems.push(this.#credentialsRefused ? `not connected to NATS: the server refuses this replica's credentials (${this.#credentialsRefused})` : 'not connected to NATS')
     problems.push(...(this.#binding?.problems() ?? []))
     for (const [name, c] of this.#consumers) {
       if (c.state !== 'running') problems.push(`consumer of ${name} is ${c.state}`)
@@ -129,7 +131,7 @@ export class Replica {
     try {
       const { config } = this.#o
       const provision = config.provision
-      this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica', inboxPrefix: ROLE_INBOX_PREFIX.replica }))
+      this.#nc = this.#o.nc ?? (await connectNats(config.nats, { name: 'jetfn replica', inboxPrefix: ROLE_INBOX_PREFIX.replica, retryRefusedCredentials: true }))
       this.#payloads = new DeadLetterPayloads(this.#nc, { replicas: dlqReplicas(config, this.#nc.info), provision })
       this.#rates = new SharedRates(this.#nc, { create: provision, replicas: ownReplicas(this.#nc.info, config.jetfn.replicas) })
       this.#jsm = await jetstreamManager(this.#nc)
@@ -163,8 +165,10 @@ export class Replica {
       this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
       watchConnection(this.#nc, this.#log, {
         disconnected: () => (this.#disconnected = true),
+        credentialsRefused: (reason) => (this.#credentialsRefused = reason),
         reconnected: () => {
           this.#disconnected = false
+          this.#credentialsRefused = undefined
           for (const c of this.#consumers.values()) c.resetPull('reconnected')
           this.#replays?.resetPulls('reconnected')
         },

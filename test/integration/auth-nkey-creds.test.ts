@@ -10,9 +10,12 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
+import { jetstream, jetstreamManager } from '@nats-io/jetstream'
+import { connectNats } from '../../runtime/nats/connect.ts'
 import { makeNkeyUser, makeOperator, type OperatorSetup } from '../helpers/auth-fixtures.ts'
 import { expectEndToEnd, expectNoSecrets } from '../helpers/auth-scenario.ts'
-import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import { okFunctionSource, writeDevProject, type DevProject } from '../helpers/dev-process.ts'
+import { freePort, readyz } from '../helpers/readyz.ts'
 import { runFn, spawnStart } from '../helpers/fn-process.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
 
@@ -132,3 +135,42 @@ async function lsWith(nats: Record<string, unknown>, url: string, env: NodeJS.Pr
     await p.remove()
   }
 }
+
+it('a user JWT that expires under a running replica: not ready, saying why, and serving again once the creds file is renewed', async () => {
+  const prefix = uniquePrefix()
+  const port = await freePort()
+  const rotating = join(dir, 'rotating.creds')
+  await writeFile(rotating, await operator.creds('rotating', { expiresAt: new Date(Date.now() + 6_000) }))
+  const p = await writeDevProject({ prefix, config: { streams: [{ name: prefix, subjects: [`${prefix}.>`] }], http: { port }, pool: { threads: 1 } }, functions: { 'ok.ts': okFunctionSource(prefix) } })
+  try {
+    expect((await runFn(p, ['deploy'], operatorServer.url, { NATS_CREDS: files.creds })).code).toBe(0)
+    const replica = spawnStart(p, operatorServer.url, 'fn start', [], undefined, { NATS_CREDS: rotating })
+    try {
+      await replica.waitFor((r) => r.msg === 'function version live', 'live')
+      await expect.poll(async () => (await readyz(port)).status, { timeout: 10_000 }).toBe(200)
+      // The JWT expires: the server drops the replica and refuses it from then on.
+      await expect.poll(async () => (await readyz(port)).body.problems.join('; '), { timeout: 20_000, interval: 250 }).toMatch(/^not connected to NATS: the server refuses this replica's credentials \(.*(expired|authorization violation).*\)/i)
+      expect(replica.records().filter((r) => typeof r.msg === 'string' && r.msg.startsWith("NATS refused this replica's credentials")).length).toBeGreaterThanOrEqual(1)
+      // Renewed on disk (as a mounted Secret is): the next reconnect reads it, and the replica serves.
+      await writeFile(rotating, await operator.creds('rotating'))
+      await expect.poll(async () => (await readyz(port)).status, { timeout: 20_000, interval: 250 }).toBe(200)
+      const admin = await connectNats({ servers: [operatorServer.url], credsFile: files.creds })
+      try {
+        await jetstream(admin).publish(`${prefix}.in.ok`, '{}')
+        const jsm = await jetstreamManager(admin)
+        await expect.poll(async () => {
+          const info = await jsm.consumers.info(prefix, `fn_${prefix}_ok`)
+          return [info.num_pending, info.num_ack_pending, info.ack_floor.stream_seq > 0]
+        }, { timeout: 20_000 }).toEqual([0, 0, true])
+      } finally {
+        await admin.close()
+      }
+      expectNoSecrets([...replica.records().map((r) => JSON.stringify(r)), replica.stderr()], secrets)
+    } finally {
+      replica.kill('SIGTERM')
+      await replica.exited
+    }
+  } finally {
+    await p.remove()
+  }
+}, 90_000)
