@@ -5,7 +5,7 @@
  */
 import { connect as natsConnect, type ConnectionOptions, type NatsConnection } from '@nats-io/transport-node'
 import { jetstreamManager } from '@nats-io/jetstream'
-import type { NatsOrigin } from '../config/nats-environment.ts'
+import type { NatsAuthFields, NatsOrigin, NatsTlsFields } from '../config/nats-environment.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { connectionAuth, connectionTls } from './connection-options.ts'
 import { explainConnectError } from './explain-connect-error.ts'
@@ -14,18 +14,11 @@ import { permissionDenied } from './permission-denied.ts'
 import { redactUrl, splitServerUrl } from './server-url.ts'
 
 /** Connection settings, as resolved from `fn.config.ts` `nats` and the environment. */
-export interface NatsSettings {
+export interface NatsSettings extends NatsAuthFields {
   /** Server URLs; userinfo in them is ignored here (the config resolution turns it into credentials). */
   servers: readonly string[]
-  token?: string | undefined
-  user?: string | undefined
-  pass?: string | undefined
-  nkeySeed?: string | undefined
-  /** Path of a file holding an NKey user seed; read at every (re)connect. */
-  nkeySeedFile?: string | undefined
-  /** Path of a `.creds` file; read at every (re)connect. */
-  credsFile?: string | undefined
-  tls?: { caFile?: string | undefined; certFile?: string | undefined; keyFile?: string | undefined } | undefined
+  /** TLS files; seed and creds files (`nkeySeedFile`, `credsFile`) are read at every (re)connect. */
+  tls?: NatsTlsFields | undefined
   name?: string | undefined
   /** Where each credential and TLS file was set, as errors name it. Default: the `nats.*` field. */
   origin?: NatsOrigin | undefined
