@@ -88,7 +88,7 @@ function checkConfig(loaded: LoadedConfig, cwd: string): void {
     // compiled code holds the config's literals (and its local imports'), in one of three quotes.
     if (value !== undefined && [JSON.stringify(value), `'${value}'`, `\`${value}\``].some((literal) => loaded.code.includes(literal))) {
       throw new FnError(FnErrorCode.K8sFailed, `${label}: 'nats.${field}' is written in the file, and the image would carry it`, {
-        hint: `read it from the environment, which the Deployment sets from the Secret: nats: { ${natsSecretEntries(kind, undefined).flatMap((e) => e.configCode ?? []).join(', ')} }`,
+        hint: `remove it from the file: the Deployment sets ${natsSecretEntries(kind, undefined).filter((e) => e.env !== 'NATS_URL').map((e) => e.env).join(' and ')} from the Secret, and jetfn reads that itself`,
       })
     }
   }
@@ -123,11 +123,6 @@ function decideSpec({ options, loaded, pkg, functions, cwd, stopMarginMs, notes 
   }
 
   const auth = options.auth ?? configAuthKind(config.nats)
-  for (const e of natsSecretEntries(auth, config.nats.tls)) {
-    if (e.configCode !== undefined && !loaded.code.includes(e.env)) {
-      notes.push(`${loaded.file ?? 'fn.config.ts'} does not read ${e.env}: the pod sets it${e.file ? ` to ${e.file} (mounted from the Secret)` : ' from the Secret'}; write nats: { ${e.configCode} }`)
-    }
-  }
   if (functions.length === 0) notes.push(`no functions in ${config.functionsDir}/: no ScaledObject is written (KEDA needs a trigger); re-run fn k8s once there are`)
 
   const configFile = loaded.file ?? 'fn.config.ts'

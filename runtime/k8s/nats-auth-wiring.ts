@@ -1,31 +1,16 @@
 /**
  * How a replica pod gets its NATS location and credentials from the Secret that `fn k8s` names:
  * which keys the Secret holds, which become environment variables, which are mounted as files.
- * The names here are the contract between the manifests and `fn.config.ts`, which reads them
- * (`credsFile: process.env.NATS_CREDS`): the image never contains a credential.
+ * The names are the ones jetfn itself reads (`NATS_ENV`, the `nats` CLI's names), so
+ * `fn.config.ts` needs no line for them: the image never contains a credential.
  */
 import type { ResolvedConfig } from '../config/config-schema.ts'
+import { NATS_ENV } from '../config/nats-environment.ts'
 
 /** Ways a pod can authenticate to NATS (`--auth`). */
 export const NATS_AUTH_KINDS = ['creds', 'token', 'user', 'nkey', 'none'] as const
 export type NatsAuthKind = (typeof NATS_AUTH_KINDS)[number]
 
-/**
- * Environment variables the pod gets, by what they carry (the `nats` CLI's names where it has
- * one). `NATS_URL` is read by jetfn itself; the others by `fn.config.ts`.
- */
-export const NATS_ENV = {
-  url: 'NATS_URL',
-  creds: 'NATS_CREDS',
-  token: 'NATS_TOKEN',
-  user: 'NATS_USER',
-  pass: 'NATS_PASSWORD',
-  /** Path of a file holding the user's NKey seed (`SU…`). */
-  nkey: 'NATS_NKEY',
-  ca: 'NATS_CA',
-  cert: 'NATS_CERT',
-  key: 'NATS_KEY',
-} as const
 /** Where credential files from the Secret are mounted in the pod. */
 export const NATS_SECRET_DIR = '/etc/jetfn/nats'
 export const NATS_TLS_DIR = '/etc/jetfn/tls'
@@ -40,11 +25,6 @@ export interface SecretEntry {
   env: string
   /** Mounted as this file (absolute path); `env` then holds the path. */
   file?: string
-  /**
-   * What `fn.config.ts` writes inside `nats: { … }` to read it (`credsFile: process.env.NATS_CREDS`);
-   * none for `NATS_URL`, which jetfn reads itself.
-   */
-  configCode?: string
   /** What a deployer (laptop, CI) sets instead when it runs `fn deploy`, as `VAR=value`. */
   deployer: string
 }
@@ -56,24 +36,24 @@ export function natsSecretEntries(auth: NatsAuthKind, tls: ResolvedConfig['nats'
   ]
   switch (auth) {
     case 'creds':
-      entries.push({ key: 'nats.creds', placeholder: '<the replica role\'s .creds file: nsc generate creds, or fn auth>', env: NATS_ENV.creds, file: `${NATS_SECRET_DIR}/nats.creds`, configCode: `credsFile: process.env.${NATS_ENV.creds}`, deployer: `${NATS_ENV.creds}=./deployer.creds` })
+      entries.push({ key: 'nats.creds', placeholder: '<the replica role\'s .creds file: nsc generate creds, or fn auth>', env: NATS_ENV.creds, file: `${NATS_SECRET_DIR}/nats.creds`, deployer: `${NATS_ENV.creds}=./deployer.creds` })
       break
     case 'token':
-      entries.push({ key: NATS_ENV.token, placeholder: '<token>', env: NATS_ENV.token, configCode: `token: process.env.${NATS_ENV.token}`, deployer: `${NATS_ENV.token}=<deployer token>` })
+      entries.push({ key: NATS_ENV.token, placeholder: '<token>', env: NATS_ENV.token, deployer: `${NATS_ENV.token}=<deployer token>` })
       break
     case 'user':
-      entries.push({ key: NATS_ENV.user, placeholder: '<user>', env: NATS_ENV.user, configCode: `user: process.env.${NATS_ENV.user}`, deployer: `${NATS_ENV.user}=<deployer>` })
-      entries.push({ key: NATS_ENV.pass, placeholder: '<password>', env: NATS_ENV.pass, configCode: `pass: process.env.${NATS_ENV.pass}`, deployer: `${NATS_ENV.pass}=<password>` })
+      entries.push({ key: NATS_ENV.user, placeholder: '<user>', env: NATS_ENV.user, deployer: `${NATS_ENV.user}=<deployer>` })
+      entries.push({ key: NATS_ENV.password, placeholder: '<password>', env: NATS_ENV.password, deployer: `${NATS_ENV.password}=<password>` })
       break
     case 'nkey':
-      entries.push({ key: 'nats.nk', placeholder: '<user nkey seed, SU...>', env: NATS_ENV.nkey, file: `${NATS_SECRET_DIR}/nats.nk`, configCode: `nkeySeed: readFileSync(process.env.${NATS_ENV.nkey}!, 'utf8').trim()`, deployer: `${NATS_ENV.nkey}=./deployer.nk` })
+      entries.push({ key: 'nats.nk', placeholder: '<user nkey seed, SU...>', env: NATS_ENV.nkey, file: `${NATS_SECRET_DIR}/nats.nk`, deployer: `${NATS_ENV.nkey}=./deployer.nk` })
       break
     case 'none':
       break
   }
-  if (tls?.caFile) entries.push({ key: 'ca.crt', placeholder: '<PEM of the CA that signed the NATS servers\' certificates>', env: NATS_ENV.ca, file: `${NATS_TLS_DIR}/ca.crt`, configCode: `tls: { caFile: process.env.${NATS_ENV.ca} }`, deployer: `${NATS_ENV.ca}=./ca.crt` })
-  if (tls?.certFile) entries.push({ key: 'tls.crt', placeholder: '<PEM client certificate>', env: NATS_ENV.cert, file: `${NATS_TLS_DIR}/tls.crt`, configCode: `tls: { certFile: process.env.${NATS_ENV.cert} }`, deployer: `${NATS_ENV.cert}=./deployer.crt` })
-  if (tls?.keyFile) entries.push({ key: 'tls.key', placeholder: '<PEM client key>', env: NATS_ENV.key, file: `${NATS_TLS_DIR}/tls.key`, configCode: `tls: { keyFile: process.env.${NATS_ENV.key} }`, deployer: `${NATS_ENV.key}=./deployer.key` })
+  if (tls?.caFile) entries.push({ key: 'ca.crt', placeholder: '<PEM of the CA that signed the NATS servers\' certificates>', env: NATS_ENV.ca, file: `${NATS_TLS_DIR}/ca.crt`, deployer: `${NATS_ENV.ca}=./ca.crt` })
+  if (tls?.certFile) entries.push({ key: 'tls.crt', placeholder: '<PEM client certificate>', env: NATS_ENV.cert, file: `${NATS_TLS_DIR}/tls.crt`, deployer: `${NATS_ENV.cert}=./deployer.crt` })
+  if (tls?.keyFile) entries.push({ key: 'tls.key', placeholder: '<PEM client key>', env: NATS_ENV.key, file: `${NATS_TLS_DIR}/tls.key`, deployer: `${NATS_ENV.key}=./deployer.key` })
   return entries
 }
 

@@ -16,7 +16,7 @@ export function secretTemplateManifest(spec: K8sSpec): Record<string, unknown> {
   }
 }
 
-/** Comment lines above the template: what each key is and which `fn.config.ts` field reads it. */
+/** Comment lines above the template: what each key is and what reads it. */
 export function secretTemplateComment(spec: K8sSpec): string[] {
   return [
     'A template: kubectl apply -f <dir> skips it (its name does not end in .yaml). Fill it in',
@@ -25,7 +25,7 @@ export function secretTemplateComment(spec: K8sSpec): string[] {
     'Keys, and what the pod makes of them:',
     ...natsSecretEntries(spec.auth, spec.tls).map((e) => {
       const what = e.file !== undefined ? `mounted at ${e.file}; ${e.env} holds the path` : `environment variable ${e.env}`
-      const readBy = e.configCode === undefined ? 'jetfn uses it in place of nats.servers' : `fn.config.ts reads it: ${e.configCode}`
+      const readBy = e.env === 'NATS_URL' ? 'jetfn uses it in place of nats.servers' : 'jetfn reads it in place of the nats settings of fn.config.ts'
       return `  ${e.key}: ${what} (${readBy})`
     }),
   ]

@@ -73,8 +73,8 @@ describe('fn k8s', () => {
     expect(run.stdout).toContain('fn k8s: acme-orders (image ghcr.io/acme/orders:1.4.0; KEDA, 1..10 replicas on the backlog of 2 function(s); auth creds):')
     expect(run.stdout).toContain('kubectl apply -n shop -f k8s/')
     expect(run.stdout).toContain('docker build -t ghcr.io/acme/orders:1.4.0 . && docker push ghcr.io/acme/orders:1.4.0')
-    // The config reads no NATS_CREDS yet: the user is told what to write.
-    expect(run.stdout).toContain('does not read NATS_CREDS: the pod sets it to /etc/jetfn/nats/nats.creds (mounted from the Secret); write nats: { credsFile: process.env.NATS_CREDS }')
+    // jetfn reads NATS_CREDS itself: the config needs no line for it, and the user is told none.
+    expect(run.stdout).not.toContain('does not read')
 
     const files = await written(project.dir)
     const objects = yamlObjects(files)
@@ -150,7 +150,7 @@ describe('fn k8s', () => {
     const leak = await runFnIn(literal.project.dir, ['k8s'])
     expect(leak.code).toBe(1)
     expect(leak.stderr).toContain("FN_K8S_FAILED: fn.config.ts: 'nats.token' is written in the file, and the image would carry it")
-    expect(leak.stderr).toContain('hint: read it from the environment, which the Deployment sets from the Secret: nats: { token: process.env.NATS_TOKEN }')
+    expect(leak.stderr).toContain('hint: remove it from the file: the Deployment sets NATS_TOKEN from the Secret, and jetfn reads that itself')
     expect(leak.stdout + leak.stderr).not.toContain(secret)
     expect(await readdir(literal.project.dir)).not.toContain('Dockerfile')
   })
