@@ -10,7 +10,6 @@ import { compareVersions } from './nats-server-bin.ts'
 /** Each feature and the first nats-server version that has it. */
 export const SERVER_FEATURES = {
   'consumer pause': '2.11.0',
-  'consumer reset': '2.14.0',
 } as const
 
 export type ServerFeature = keyof typeof SERVER_FEATURES

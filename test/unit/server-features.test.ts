@@ -4,7 +4,6 @@ import { missingFeature, SERVER_FEATURES } from '../../runtime/nats/server-featu
 describe('missingFeature', () => {
   it('names the feature, the version it needs and the version connected', () => {
     expect(missingFeature('consumer pause', '2.10.24')).toBe('consumer pause needs nats-server 2.11.0 or newer; the server connected is 2.10.24')
-    expect(missingFeature('consumer reset', '2.12.1')).toBe('consumer reset needs nats-server 2.14.0 or newer; the server connected is 2.12.1')
   })
 
   it('is null from the version that brought the feature on', () => {
