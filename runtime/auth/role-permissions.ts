@@ -165,8 +165,9 @@ export const CAPABILITIES = {
   },
   /** Creating KV `FN_RATES` when a function has a `rateLimit`. */
   provisionRateLimits: (s) => (s.functions.some((f) => f.rateLimited) ? { publish: provisionStream(ratesStream) } : {}),
-  /** Reading each function's consumer figures (`fn ls`). */
-  readConsumers: (s) => perFunction(s, (f) => ({ publish: [`${API}.CONSUMER.INFO.${f.stream}.${consumerName(f.name)}`] })),
+  /** Reading each function's consumer figures, and its replay's progress (`fn ls`). */
+  readConsumers: (s) =>
+    perFunction(s, (f) => ({ publish: [`${API}.CONSUMER.INFO.${f.stream}.${consumerName(f.name)}`, `${API}.CONSUMER.INFO.${f.stream}.${replayConsumerName(f.name)}`] })),
   /** Pulling and settling each function's messages on its existing consumer. */
   bindConsumers: (s) => perFunction(s, (f) => bindConsumer(f.stream, consumerName(f.name))),
   /** Publishing `ctx.publish` outputs: to the project's streams, and to `auth.outputs`. */

@@ -6,6 +6,7 @@ import { DiscardPolicy, JetStreamApiCodes, JetStreamApiError, type JetStreamMana
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { consumerName } from '../nats/ensure-consumer.ts'
 import { toPauseState } from './pause-function.ts'
+import { replayProgress } from './replay-function.ts'
 import { deadLetterSubject } from '../settle/dead-letter.ts'
 import type { Registry } from './registry.ts'
 
@@ -37,6 +38,11 @@ export interface FunctionStatus {
    * `fn resume`; null when it is not paused (or its consumer does not exist yet).
    */
   pausedUntil: string | null
+  /**
+   * The replay in progress (`fn replay`), with the messages it has left to run (0 once finished,
+   * until `fn deploy` or the next `fn replay` ends it); null when there is none.
+   */
+  replay: { id: string; count: number; left: number; finished: boolean } | null
   /** ISO time of the deploy (or rollback). */
   deployedAt: string
   deployedBy: { user: string; host: string }
@@ -76,6 +82,7 @@ export async function functionStatuses(opts: FunctionStatusOptions): Promise<Fun
         dlq: dlq === undefined ? null : (dlq[deadLetterSubject(m.name)] ?? 0),
         dlqProblem: dlqInfo === undefined ? (info ? missing : null) : full!,
         pausedUntil: toPauseState(m.name, m.stream, info?.paused === true ? info.config.pause_until : undefined).until,
+        replay: m.replays?.[0] ? { id: m.replays[0].id, count: m.replays[0].count, ...(await replayProgress(opts.jsm, m.stream, m.replays[0])) } : null,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       }

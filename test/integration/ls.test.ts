@@ -92,6 +92,7 @@ describe('fn ls', () => {
         dlq: 0,
         dlqProblem: null,
         pausedUntil: null,
+        replay: null,
         deployedAt: m.deployedAt,
         deployedBy: m.deployedBy,
       })

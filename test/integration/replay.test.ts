@@ -79,6 +79,8 @@ describe('fn replay', () => {
 
     // Ledger: every order ran as many times as it was run for, nothing is pending anywhere,
     // and the finished replay's consumer is gone once `fn replay --wait` or a deploy ends it.
+    const listed = JSON.parse((await runFn(p, ['ls', '--json'], t.server.url)).stdout) as Array<{ name: string; replay: unknown }>
+    expect(listed.find((s) => s.name === name)!.replay).toEqual({ id: expect.stringMatching(/^[0-9a-z]+$/), count: 10, left: 0, finished: true })
     const manifest = await t.registry.get(name)
     expect(manifest!.replays).toHaveLength(1)
     expect(manifest!.replays![0]!.consumer).toBe(`fn_${name}_replay`)

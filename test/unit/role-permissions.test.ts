@@ -112,6 +112,8 @@ describe('rolePermissions', () => {
     expect(may(set.replica.publish, '$JS.API.CONSUMER.MSG.NEXT.PAYMENTS.fn_charge_replay')).toBe(true)
     expect(may(set.replica.publish, '$JS.ACK.PAYMENTS.fn_charge_replay.1.2.3.4.5')).toBe(true)
     expect(may(set.replica.publish, '$JS.API.CONSUMER.MSG.NEXT.PAYMENTS.fn_other')).toBe(false)
+    // fn ls shows a replay's progress to a viewer.
+    expect(may(set.viewer.publish, '$JS.API.CONSUMER.INFO.PAYMENTS.fn_charge_replay')).toBe(true)
     expect(may(set.replica.publish, '$KV.FN_RATES.charge')).toBe(true)
     expect(may(set.replica.publish, '$KV.FN_RATES.reserve-inventory')).toBe(false)
     expect(set.deployer.publish).toContain('$JS.API.STREAM.CREATE.KV_FN_RATES')

@@ -10,6 +10,9 @@ export async function runLs(args: ParsedArgs): Promise<number> {
   else if (statuses.length === 0) console.log('no functions deployed (run `fn deploy`)')
   else {
     console.log(formatFunctionTable(statuses))
+    for (const st of statuses) {
+      if (st.replay && !st.replay.finished) console.log(`\nreplay ${st.replay.id} of ${st.name}: ${st.replay.left} of ${st.replay.count} messages left to run again`)
+    }
     const problem = statuses.find((st) => st.dlqProblem !== null)?.dlqProblem
     if (problem) console.log(`\nwarning: ${problem}: failed messages wait unterminated and are tried again until it takes them`)
   }
