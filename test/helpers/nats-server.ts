@@ -4,7 +4,8 @@
  */
 import { randomBytes } from 'node:crypto'
 import { setTimeout as delay } from 'node:timers/promises'
-import { jetstreamManager } from '@nats-io/jetstream'
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
+import { vi } from 'vitest'
 import { findNatsServer } from '../../runtime/nats/nats-server-bin.ts'
 import { NatsServerProcess, type NatsServerProcessOptions } from '../../runtime/nats/nats-server-process.ts'
 import { connectTo } from './connect.ts'
@@ -160,4 +161,14 @@ async function jsz(server: NatsServerProcess): Promise<Jsz | undefined> {
     // A node still catching up may not answer; the poll asks again until its deadline.
     return undefined
   }
+}
+
+/**
+ * Resolves once the cluster places an R3 stream (every node has joined JetStream's meta group):
+ * a probe stream is created, retried until it is accepted, and deleted.
+ */
+export async function waitForR3(jsm: JetStreamManager): Promise<void> {
+  const probe = uniquePrefix()
+  await vi.waitFor(() => jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: 3 }), { timeout: 20_000, interval: 200 })
+  await jsm.streams.delete(probe)
 }

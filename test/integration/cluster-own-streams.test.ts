@@ -4,7 +4,7 @@
  * dead-lettering all keep working with a node down, and the node catches up when it returns.
  * A stream of `fn.config.ts` keeps the replicas the server has unless the file writes more.
  */
-import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { resolveConfig } from '../../runtime/config/config-schema.ts'
@@ -16,7 +16,7 @@ import { Replica } from '../../runtime/replica/replica.ts'
 import { runReplica, type RunningReplica } from '../../runtime/replica/run-replica.ts'
 import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
-import { startCluster, uniquePrefix, type TestCluster } from '../helpers/nats-server.ts'
+import { startCluster, uniquePrefix, waitForR3, type TestCluster } from '../helpers/nats-server.ts'
 import { deadLetters, testLog } from '../helpers/runtime.ts'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -35,10 +35,7 @@ beforeAll(async () => {
   cluster = await startCluster()
   nc = await connectTo(cluster.urls)
   jsm = await jetstreamManager(nc)
-  // Every node placing replicas before the tests start: an R3 stream can be created.
-  const probe = uniquePrefix()
-  await vi.waitFor(() => jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: 3 }), { timeout: 20_000, interval: 200 })
-  await jsm.streams.delete(probe)
+  await waitForR3(jsm)
 })
 
 afterAll(async () => {

@@ -8,7 +8,7 @@
 import { readFile, writeFile } from 'node:fs/promises'
 import { createServer, type AddressInfo } from 'node:net'
 import { join } from 'node:path'
-import { afterAll, beforeAll, expect, it, vi } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamManager, type JsMsg } from '@nats-io/jetstream'
 import type { NatsConnection } from '@nats-io/transport-node'
 import { parse } from 'yaml'
@@ -16,7 +16,7 @@ import { connectTo } from '../helpers/connect.ts'
 import { writeDevProject, type DevProject } from '../helpers/dev-process.ts'
 import { runFn, runFnIn, spawnStart } from '../helpers/fn-process.ts'
 import { KedaJetStreamScaler, type JetStreamTriggerMetadata } from '../helpers/keda-jetstream-scaler.ts'
-import { startCluster, uniquePrefix, type TestCluster } from '../helpers/nats-server.ts'
+import { startCluster, uniquePrefix, waitForR3, type TestCluster } from '../helpers/nats-server.ts'
 
 let cluster: TestCluster
 let nc: NatsConnection
@@ -27,10 +27,7 @@ beforeAll(async () => {
   cluster = await startCluster({ distinctHosts: true })
   nc = await connectTo(cluster.urls)
   jsm = await jetstreamManager(nc)
-  // Every node placing replicas before the test starts: an R3 stream can be created.
-  const probe = uniquePrefix()
-  await vi.waitFor(() => jsm.streams.add({ name: probe, subjects: [`${probe}.>`], num_replicas: 3 }), { timeout: 20_000, interval: 200 })
-  await jsm.streams.delete(probe)
+  await waitForR3(jsm)
 })
 
 afterAll(async () => {
