@@ -22,7 +22,9 @@ async function inspect(bundlePath) {
   const { handler, schema, ...options } = def
   let plain
   try {
-    plain = JSON.parse(JSON.stringify(options))
+    // A key written as a function of the event (`key`, `concurrency.key`, `debounce.key`) runs in
+    // the handler threads; here it only needs to be known to be one.
+    plain = JSON.parse(JSON.stringify(options, (name, value) => (name === 'key' && typeof value === 'function' ? { function: true } : value)))
   } catch (err) {
     return { ok: false, reason: `its options cannot be read as plain data: ${err.message}` }
   }
