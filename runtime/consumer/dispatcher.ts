@@ -8,6 +8,7 @@ import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { encodeBatch } from './encode-batch.ts'
 import { planDispatch } from './flow-plan.ts'
 import type { Held } from './held-message.ts'
+import type { KeyedQueue } from './keyed-queue.ts'
 import type { RateGate } from './rate-gate.ts'
 
 /** Options of {@link Dispatcher}. */
@@ -30,6 +31,7 @@ export interface DispatcherOptions {
 export class Dispatcher {
   readonly #o: DispatcherOptions
   #queue: Held[] = []
+  #keyed: KeyedQueue<Held> | undefined
   #running = 0
   #scheduled = false
 
@@ -37,9 +39,29 @@ export class Dispatcher {
     this.#o = opts
   }
 
+  /** Messages waiting for a slot (or, keyed, for their key). */
+  get queued(): number {
+    return this.#queue.length + (this.#keyed?.size ?? 0)
+  }
+
+  /**
+   * Queues by key from now on (a keyed function), or in arrival order (`undefined`). What waits
+   * is moved over; a message needs its `key` before it is queued by key.
+   */
+  useKeyed(queue: KeyedQueue<Held> | undefined): void {
+    if (queue === this.#keyed) return
+    const waiting = [...this.#queue, ...(this.#keyed?.takeWaiting() ?? [])]
+    this.#queue = []
+    this.#keyed = queue
+    for (const d of waiting) this.push(d)
+  }
+
   /** Queues a message at the back (new) or the front (handed back without blame). */
   push(d: Held, front = false): void {
-    if (front) this.#queue.unshift(d)
+    if (this.#keyed) {
+      if (d.started) this.#keyed.settled(d, 'done')
+      this.#keyed.push(d)
+    } else if (front) this.#queue.unshift(d)
     else this.#queue.push(d)
     this.schedule()
   }
@@ -48,6 +70,7 @@ export class Dispatcher {
   takeQueued(): Held[] {
     const queued = this.#queue
     this.#queue = []
+    if (this.#keyed) queued.push(...this.#keyed.takeWaiting())
     return queued
   }
 
@@ -66,12 +89,14 @@ export class Dispatcher {
     const { pool } = this.#o
     const fn = this.#o.fn()
     let free = fn.concurrency - this.#running
+    const keyed = this.#keyed
+    const queued = keyed ? (free > 0 ? keyed.ready(free) : 0) : this.#queue.length
     const gate = this.#o.gate?.()
-    const claimed = gate && free > 0 && this.#queue.length > 0 ? gate.claim(Math.min(free, this.#queue.length)) : 0
+    const claimed = gate && free > 0 && queued > 0 ? gate.claim(Math.min(free, queued)) : 0
     if (gate) free = claimed
     const plan = planDispatch({
       free,
-      queued: this.#queue.length,
+      queued,
       running: this.#running,
       blockingMs: pool.blockingMs(fn.name),
       threads: pool.threads,
@@ -80,7 +105,7 @@ export class Dispatcher {
     })
     let sent = 0
     for (const size of plan) {
-      const batch = this.#queue.splice(0, size)
+      const batch = keyed ? keyed.take(size) : this.#queue.splice(0, size)
       this.#running += batch.length
       sent += batch.length
       this.#send(fn, batch)

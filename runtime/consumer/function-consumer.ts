@@ -28,12 +28,26 @@ import { watchMaxDeliveries } from './max-deliveries-watch.ts'
 import { PullLoop } from './pull-loop.ts'
 import { toHeld, type Held } from './held-message.ts'
 import { HeldSet } from './held-set.ts'
+import { KeyedQueue } from './keyed-queue.ts'
+import { KeyOwnership } from './key-ownership.ts'
+import { headerValue } from './read-headers.ts'
+import { keyOf } from '../keys/key-spec.ts'
+import { pinTimeoutMs } from '../nats/ensure-consumer.ts'
 import { routeDelivery, type RouteContext } from './route-delivery.ts'
 
 export type { RunnableFunction } from '../function/runnable-function.ts'
 export type { FunctionConsumerOptions } from './function-consumer-options.ts'
 
 export type ConsumerState = 'idle' | 'running' | 'draining' | 'stopped' | 'failed'
+
+/** A keyed function's queue by key, and this replica's ownership of the function. */
+interface Keying {
+  queue: KeyedQueue<Held>
+  owner: KeyOwnership
+}
+
+/** The header a pinned consumer's deliveries carry: the pin of the replica they went to. */
+const PIN_HEADER = 'Nats-Pin-Id'
 
 export class FunctionConsumer {
   readonly #o: FunctionConsumerOptions
@@ -49,6 +63,8 @@ export class FunctionConsumer {
   #state: ConsumerState = 'idle'
   #lastSubject = ''
   #advisories: Subscription | undefined
+  /** Set while the function is keyed: its queue by key, and this replica's ownership of it. */
+  #keyed: Keying | undefined
   readonly #routeContext: RouteContext = { running: false, fn: '', retry: { maxDeliver: 1, backoffMs: [], jitter: 0 }, blocked: undefined, throughSeq: undefined }
 
   constructor(opts: FunctionConsumerOptions) {
@@ -86,14 +102,63 @@ export class FunctionConsumer {
       stream: opts.fn.stream,
       consumer: opts.consumer,
       log: this.#log,
-      capacity: () => holdLimits(this.#fn.concurrency).limit - this.#held.size,
+      // Keyed: messages waiting for their key do not take room, or a takeover's suspects could
+      // never come back through a full replica (the consumer's max_ack_pending bounds them).
+      capacity: () => holdLimits(this.#fn.concurrency).limit - this.#held.size + (this.#keyed ? this.#keyed.queue.size - this.#keyed.queue.ready(this.#keyed.queue.size) : 0),
       minPull: () => holdLimits(this.#fn.concurrency).minPull,
+      pinned: () => (this.#fn.keyed ? { timeoutMs: pinTimeoutMs(this.#fn.ackWaitMs) } : undefined),
+      onPinLost: () => this.#onPinLost(),
       onMessage: (msg) => this.#receive(msg),
       onStall: async () => {
         // A consumer that stopped (removed, moved to another stream) must not bring its old one back.
         if (this.#state === 'running' || this.#state === 'failed') await this.#o.ensureConsumer(this.#fn)
       },
     })
+    this.#useKeying(opts.fn)
+  }
+
+  /** Queues by key while the function is keyed (it may become so, or stop being so, on a deploy). */
+  #useKeying(fn: RunnableFunction): void {
+    if (!fn.keyed) {
+      if (this.#keyed) {
+        this.#keyed.owner.close()
+        this.#dispatcher.useKeyed(undefined)
+        this.#keyed = undefined
+      }
+      return
+    }
+    if (this.#keyed) {
+      this.#keyed.queue.configure(fn.keyed)
+      return
+    }
+    const queue = new KeyedQueue<Held>(fn.keyed)
+    const owner = new KeyOwnership({
+      nc: this.#o.nc,
+      stream: fn.stream,
+      consumer: this.#o.consumer,
+      queue,
+      held: () => this.#held.values(),
+      keys: async (messages) => messages.map((m) => (this.#fn.keyed ? keyOf(this.#fn.keyed.key, m.subject, m.headers) : '')),
+      changed: () => {
+        this.#pull.poke()
+        this.#dispatcher.schedule()
+      },
+      log: () => this.#log,
+    })
+    this.#keyed = { queue, owner }
+    // Until this replica is pinned, nothing it holds may start (see KeyOwnership).
+    queue.freeze(true)
+    for (const d of this.#held.values()) if (d.key === undefined) d.key = keyOf(fn.keyed.key, d.subject, d.headers) ?? ''
+    this.#dispatcher.useKeyed(queue)
+  }
+
+  /** Another replica owns the keyed function now: what waits here goes back to the server for it. */
+  #onPinLost(): void {
+    const k = this.#keyed
+    if (!k) return
+    k.owner.release()
+    k.queue.freeze(true)
+    for (const d of this.#dispatcher.takeQueued()) this.#release(d)
   }
 
   get state(): ConsumerState {
@@ -138,6 +203,7 @@ export class FunctionConsumer {
     this.#fn = fn
     this.#log = this.#o.log(fn)
     this.#gate = gateFor(this.#gate, fn, this.#o.takeTokens, () => this.#dispatcher.schedule(), this.#log)
+    this.#useKeying(fn)
     if (this.#state === 'failed') {
       this.#state = 'running'
       this.#pull.start()
@@ -155,6 +221,14 @@ export class FunctionConsumer {
     this.#pull.stop()
     for (const q of this.#dispatcher.takeQueued()) this.#release(q)
     this.#log.error({ reason }, 'function cannot be loaded here: consumer stopped until a new version is deployed')
+  }
+
+  #unpin(): void {
+    try {
+      this.#o.nc.publish(`$JS.API.CONSUMER.UNPIN.${this.#fn.stream}.${this.#o.consumer}`, JSON.stringify({ group: 'jetfn' }))
+    } catch (err) {
+      this.#log.debug({ err }, 'unpin not sent')
+    }
   }
 
   /** After a reconnect: the server may have dropped open pulls. */
@@ -179,6 +253,10 @@ export class FunctionConsumer {
         for (const d of this.#held.values()) if (!d.acking) this.#release(d)
       }
     } finally {
+      const pin = this.#pull.pin
+      this.#keyed?.owner.close()
+      // A keyed function's owner lets go at once: a standby replica takes over without waiting for the pin timeout.
+      if (pin !== undefined) this.#unpin()
       this.#held.stopKeepAlive()
       this.#gate?.close()
       this.#acks.flush()
@@ -216,17 +294,36 @@ export class FunctionConsumer {
       case 'skip':
         // Not run, and not counted as a run; logged, since any publisher can set the header.
         if ('replayFor' in route) this.#log.info({ seq: d.seq, replayFor: route.replayFor }, "replay of another function's dead letter acked without running it")
+        d.settling = true
         void this.#settler.ack([d]).finally(() => this.#forget([d]))
         return
       case 'queue':
-        this.#dispatcher.push(d)
+        if (this.#keyed) this.#queueKeyed(d, this.#keyed)
+        else this.#dispatcher.push(d)
     }
+  }
+
+  /** A keyed function's message: the pin it came with (a new one is a takeover), then its key. */
+  #queueKeyed(d: Held, k: Keying): void {
+    const pin = headerValue(d.headers, PIN_HEADER)
+    if (pin !== undefined) {
+      // The server's, not the publisher's: handlers and dead letters never see it.
+      d.headers = d.headers!.filter(([name]) => name !== PIN_HEADER)
+      if (d.headers.length === 0) d.headers = null
+      if (pin !== this.#pull.pin) {
+        this.#pull.pinnedAs(pin)
+        k.owner.takeOver()
+      }
+    }
+    d.key = keyOf(this.#fn.keyed!.key, d.subject, d.headers) ?? ''
+    this.#dispatcher.push(d)
   }
 
   #onOk(d: Held, fn: RunnableFunction, durationMs: number): void {
     d.version = fn.version
     d.durationMs = durationMs
     d.acking = true
+    d.settling = true
     this.#acks.add(d)
   }
 
@@ -244,9 +341,19 @@ export class FunctionConsumer {
   #ports(): SettlePorts {
     return {
       publishOutputs: (d, outputs) => this.#settler.publishOutputs(d, outputs),
-      ack: (d) => this.#settler.ack([d]),
-      nak: (d, delayMs) => this.#settler.nak(d, delayMs),
-      deadLetter: (d, errorKind, error) => this.#dead.deadLetter(d, errorKind, error, (d as Held).version ?? this.#fn.version, (d as Held).undecodable?.raw),
+      ack: (d) => {
+        ;(d as Held).settling = true
+        return this.#settler.ack([d])
+      },
+      nak: (d, delayMs) => {
+        ;(d as Held).settling = true
+        ;(d as Held).handedBack = true
+        return this.#settler.nak(d, delayMs)
+      },
+      deadLetter: (d, errorKind, error) => {
+        ;(d as Held).settling = true
+        return this.#dead.deadLetter(d, errorKind, error, (d as Held).version ?? this.#fn.version, (d as Held).undecodable?.raw)
+      },
       settled: (d, outcome, errorKind, error, delayMs) => this.#emit(d as Held, outcome, errorKind, error, delayMs),
       log: this.#log,
     }
@@ -272,6 +379,7 @@ export class FunctionConsumer {
   }
 
   #deadLetter(d: Held, errorKind: ErrorKind, error: WireError, version = d.version ?? this.#fn.version): void {
+    d.settling = true
     void this.#dead.deadLetter(d, errorKind, error, version, d.undecodable?.raw).finally(() => this.#forget([d]))
   }
 
@@ -289,11 +397,19 @@ export class FunctionConsumer {
 
   /** Hands a message back for immediate redelivery (to this or another replica). */
   #release(d: Held): void {
+    d.settling = true
+    d.handedBack = true
     this.#settler.nak(d, 0)
     this.#forget([d])
   }
 
   #forget(group: Held[]): void {
+    const k = this.#keyed
+    if (k) {
+      for (const d of group) if (d.key !== undefined) k.queue.settled(d, d.handedBack ? 'pending' : 'done')
+      // A key is free once its message has settled, which is after its outcome came back.
+      this.#dispatcher.schedule()
+    }
     this.#held.delete(group)
     if (this.#state === 'running') this.#pull.poke()
   }

@@ -15,6 +15,14 @@ export interface Held extends Delivery {
   version?: string | undefined
   /** Succeeded: its ack is queued or on its way. */
   acking?: boolean
+  /** Its key, for a keyed function (computed before it is queued). */
+  key?: string | undefined
+  /** Keyed: handed out to run (see KeyedQueue). */
+  started?: boolean
+  /** Nak'd: the server holds it for redelivery (it still holds its key, when ordered). */
+  handedBack?: boolean
+  /** An ack, nak or dead letter has been sent for it (a takeover's count of pending messages skips it). */
+  settling?: boolean
   /** Its headers could not be read: why, and the raw header block. */
   undecodable?: { reason: string; raw: Uint8Array } | undefined
 }

@@ -36,9 +36,18 @@ export interface PullLoopOptions {
   expiresMs?: number
   /** Idle heartbeat the server sends on an open pull, ms. Default 5 000. */
   heartbeatMs?: number
+  /**
+   * Set while the consumer is pinned (a keyed function): pulls join the priority group, and carry
+   * the pin once this replica holds it. Asked at every pull: it follows the function's version.
+   */
+  pinned?: () => { timeoutMs: number } | undefined
+  /** The server took the pin from this replica (status 423): another replica owns the function now. */
+  onPinLost?: () => void
 }
 
 const PULL_PREFIX = '$JS.API.CONSUMER.MSG.NEXT.'
+/** The priority group of pinned consumers (see ensure-consumer.ts). */
+const PIN_GROUP = 'jetfn'
 
 export class PullLoop {
   readonly #o: Required<PullLoopOptions>
@@ -50,9 +59,13 @@ export class PullLoop {
   #timer: NodeJS.Timeout | undefined
   #stalled: Promise<void> | undefined
   #running = false
+  /** The pin this replica holds (`Nats-Pin-Id`), when pinned. */
+  #pin: string | undefined
+  #lastPullAt = 0
+  #pinTimer: NodeJS.Timeout | undefined
 
   constructor(opts: PullLoopOptions) {
-    this.#o = { expiresMs: 30_000, heartbeatMs: 5_000, ...opts }
+    this.#o = { expiresMs: 30_000, heartbeatMs: 5_000, pinned: () => undefined, onPinLost: () => {}, ...opts }
     this.#subject = `${PULL_PREFIX}${opts.stream}.${opts.consumer}`
     this.#inbox = connectionInbox(opts.nc)
   }
@@ -73,7 +86,19 @@ export class PullLoop {
     this.#lastSeen = Date.now()
     this.#timer = setInterval(() => this.#checkHeartbeat(), this.#o.heartbeatMs)
     this.#timer.unref()
+    this.#pinTimer = setInterval(() => this.#keepPin(), 250)
+    this.#pinTimer.unref()
     this.poke()
+  }
+
+  /** The pin this replica holds; undefined when it holds none (or the consumer is not pinned). */
+  get pin(): string | undefined {
+    return this.#pin
+  }
+
+  /** Records the pin the server gave this replica (read from a delivered message's `Nats-Pin-Id`). */
+  pinnedAs(id: string): void {
+    this.#pin = id
   }
 
   /**
@@ -86,7 +111,9 @@ export class PullLoop {
    */
   stop(): void {
     this.#running = false
+    this.#pin = undefined
     clearInterval(this.#timer)
+    clearInterval(this.#pinTimer)
     this.#sub?.unsubscribe()
     this.#sub = undefined
   }
@@ -97,17 +124,42 @@ export class PullLoop {
     const want = this.#o.capacity() - this.#outstanding
     if (want <= 0 || want < this.#o.minPull()) return
     this.#outstanding += want
+    const pinned = this.#o.pinned()
+    // A pinned replica keeps its pin only by pulling again within the pin timeout.
+    const expiresMs = pinned ? Math.min(this.#o.expiresMs, Math.max(500, Math.floor(pinned.timeoutMs / 3))) : this.#o.expiresMs
     const request = {
       batch: want,
-      expires: nanos(this.#o.expiresMs),
-      idle_heartbeat: nanos(this.#o.heartbeatMs),
+      expires: nanos(expiresMs),
+      // The server wants the heartbeat under half the expiry.
+      idle_heartbeat: nanos(Math.min(this.#o.heartbeatMs, Math.floor(expiresMs / 3))),
+      ...(pinned ? { group: PIN_GROUP, ...(this.#pin ? { id: this.#pin } : {}) } : {}),
     }
     try {
       this.#o.nc.publish(this.#subject, JSON.stringify(request), { reply: this.#inbox })
+      this.#lastPullAt = Date.now()
     } catch (err) {
       // Publishing fails only while the connection is closed; the heartbeat check pulls again.
       this.#outstanding -= want
       this.#o.log.warn({ err }, 'pull request not sent')
+    }
+  }
+
+  /**
+   * A pinned replica with no room for a message still pulls within the pin timeout, or the server
+   * pins another one: a pull of at most 1 byte keeps the pin and is never given a message (409
+   * "Message Size Exceeds MaxBytes", measured on 2.15.1).
+   */
+  #keepPin(): void {
+    const pinned = this.#o.pinned()
+    if (!this.#running || this.#stalled || !pinned || !this.#pin) return
+    const every = Math.max(250, Math.floor(pinned.timeoutMs / 3))
+    if (Date.now() - this.#lastPullAt < every) return
+    const request = { batch: 1, max_bytes: 1, expires: nanos(every), group: PIN_GROUP, id: this.#pin }
+    try {
+      this.#o.nc.publish(this.#subject, JSON.stringify(request), { reply: this.#inbox })
+      this.#lastPullAt = Date.now()
+    } catch {
+      // The connection is closed; the heartbeat check recovers.
     }
   }
 
@@ -138,6 +190,28 @@ export class PullLoop {
       const left = Number(h?.get('Nats-Pending-Messages') || 0)
       this.#outstanding = Math.max(0, this.#outstanding - left)
       this.poke()
+      return
+    }
+    if (code === 423) {
+      // Pinned consumer: another replica holds the pin (or ours went stale). Every open pull of
+      // ours ended; pull again as a standby, without an id, to be pinned when the owner goes.
+      const had = this.#pin !== undefined
+      this.#pin = undefined
+      this.#outstanding = 0
+      if (had) {
+        this.#o.log.info({ status: h?.description }, 'pin lost: another replica runs this function now')
+        this.#o.onPinLost()
+      }
+      this.poke()
+      return
+    }
+    if (code === 409 && /exceeds maxbytes/i.test(h?.description ?? '')) return // the pin keep-alive's answer
+    if (code === 400) {
+      // The consumer and this version disagree on pinning (a deploy is changing it): recover.
+      // Pulled again at the next heartbeat check, not at once: no loop of refused pulls.
+      this.#o.log.warn({ code, description: h?.description }, 'pull refused by the server')
+      this.#outstanding = 0
+      this.#o.onStall(`server: ${h?.description ?? 'bad request'}`).catch((err: unknown) => this.#o.log.error({ err }, 'pull recovery failed'))
       return
     }
     if (code === 409) {

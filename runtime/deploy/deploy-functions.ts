@@ -16,6 +16,7 @@ import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { ensurePayloadsBucket } from '../dlq/dead-letter-payloads.ts'
 import { findViolation } from '../nats/permission-denied.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
+import { missingFeature } from '../nats/server-features.ts'
 import { openRates } from '../rate/shared-rate.ts'
 import { pino, type Logger } from 'pino'
 import { buildFunctionFile, type BuiltFunction } from './load-function.ts'
@@ -61,7 +62,7 @@ export interface DeployOptions {
    * The connected server's INFO (`nc.info`): sizes the DLQ stream if this deploy creates it
    * (see `dlqReplicas`). Default: none, as for a single server; a replica raises it later.
    */
-  server?: Pick<ServerInfo, 'cluster' | 'connect_urls'> | undefined
+  server?: (Pick<ServerInfo, 'cluster' | 'connect_urls'> & Partial<Pick<ServerInfo, 'version'>>) | undefined
 }
 
 const SILENT = pino({ level: 'silent' })
@@ -88,6 +89,12 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
   for (const b of built) {
     if (b instanceof FnError) failures.push(b)
     else prepared.push(b)
+  }
+  // Keyed functions run on one replica at a time, through a pinned consumer (2.11).
+  const version = opts.server?.version
+  for (const p of prepared) {
+    const missing = p.built.options.keyed && version ? missingFeature('pinned consumers (key, concurrency.key)', version) : null
+    if (missing) failures.push(new FnError(FnErrorCode.ServerUnsupported, `${p.built.file}: ${missing}`, { hint: 'upgrade nats-server (every node of the cluster), or deploy without key / concurrency.key' }))
   }
   const wanted = new Set(opts.names ?? [])
   const picked = opts.names ? prepared.filter((p) => wanted.has(p.built.options.name) || wanted.has(fileName(p.built.file))) : prepared

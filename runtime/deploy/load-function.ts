@@ -69,5 +69,7 @@ export function toRunnable(built: Omit<BuiltFunction, 'file'>, stream: string): 
     startFrom: o.startFrom,
     retry: o.retry,
     ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
+    ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
+    ...(o.keyed ? { keyed: o.keyed } : {}),
   }
 }

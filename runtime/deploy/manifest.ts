@@ -65,6 +65,14 @@ const optionsSchema = z.object({
   // Manifests written before startFrom existed start new consumers at new messages.
   startFrom: z.union([z.literal('new'), z.literal('all'), z.object({ seq: z.number().int().positive() }), z.object({ time: z.string() })]).default('new'),
   rateLimit: z.object({ limit: z.number().int().positive(), perMs: z.number().positive(), burst: z.number().int().positive() }).optional(),
+  maxInFlight: z.number().int().positive().optional(),
+  keyed: z
+    .object({
+      key: z.union([z.object({ wildcard: z.number().int().positive(), token: z.number().int().nonnegative() }), z.object({ header: z.string() }), z.object({ function: z.literal(true) })]),
+      limit: z.number().int().positive(),
+      ordered: z.boolean(),
+    })
+    .optional(),
   retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),
 })
 

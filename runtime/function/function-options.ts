@@ -11,6 +11,7 @@ import { formatIssues, issueMessage, quoteValue, unlisted } from '../config/form
 import { durationMs as durationField } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { defaultBurst } from '../rate/gcra.ts'
+import { keySpecSchema, resolveKey, type ResolvedKey } from '../keys/key-spec.ts'
 
 /** Longest function name: it becomes part of consumer names, DLQ subjects and KV keys. */
 export const MAX_FUNCTION_NAME_LENGTH = 64
@@ -56,6 +57,19 @@ export interface ResolvedRateLimit {
   burst: number
 }
 
+/**
+ * Messages grouped by key, resolved: `key` (ordered, one at a time per key) or `concurrency.key`
+ * (at most `limit` at once per key, in any order). Either way one replica runs the function at a
+ * time (the consumer's pinned client), so that the bound holds across replicas.
+ */
+export interface ResolvedKeying {
+  key: ResolvedKey
+  /** Runs of one key at once: 1 when ordered. */
+  limit: number
+  /** Runs of a key start in stream order, one at a time, and a failed one holds back the later ones. */
+  ordered: boolean
+}
+
 /** Where a new consumer starts, resolved (`time` as an ISO string). */
 export type ResolvedStartFrom = 'new' | 'all' | { seq: number } | { time: string }
 
@@ -64,7 +78,18 @@ const functionOptionsSchema = z.strictObject({
   subject: natsSubject(),
   decode: z.enum(['json', 'binary']).optional(),
   startFrom: startFromSchema.optional(),
-  concurrency: tuningFieldSchemas.concurrency.optional(),
+  concurrency: z
+    .union([
+      tuningFieldSchemas.concurrency,
+      z.strictObject({
+        replica: tuningFieldSchemas.concurrency.optional(),
+        total: z.number().int().min(1).max(1_000_000).optional(),
+        key: keySpecSchema.optional(),
+        limit: z.number().int().min(1).max(10_000).optional(),
+      }),
+    ])
+    .optional(),
+  key: keySpecSchema.optional(),
   timeout: tuningFieldSchemas.timeout.optional(),
   timeoutGrace: tuningFieldSchemas.timeoutGrace.optional(),
   ackWait: tuningFieldSchemas.ackWait.optional(),
@@ -107,6 +132,10 @@ export interface ResolvedFunctionOptions {
   hasSchema: boolean
   /** Messages in flight at once in one replica. */
   concurrency: number
+  /** Messages in flight across every replica together (`concurrency.total`): the consumer's `max_ack_pending`. */
+  maxInFlight?: number | undefined
+  /** Grouping by key (`key`, `concurrency.key`); unset: messages are independent. */
+  keyed?: ResolvedKeying | undefined
   /** Handler timeout, in ms. */
   timeoutMs: number
   /** Time after the timeout before the thread is terminated, in ms. */
@@ -153,6 +182,28 @@ function exportProblems(raw: Record<string, unknown>): Problem[] {
   return problems
 }
 
+type ParsedOptions = z.output<typeof functionOptionsSchema>
+
+/** The function's keying from `key` or `concurrency.key`; adds a problem for what cannot be used. */
+function keyingOf(o: ParsedOptions, problems: Problem[]): ResolvedKeying | undefined {
+  const c = typeof o.concurrency === 'object' ? o.concurrency : undefined
+  if (c?.limit !== undefined && c.key === undefined) {
+    problems.push({ path: ['concurrency', 'limit'], message: 'is a limit per key and needs concurrency.key (for a limit per replica, use concurrency.replica)' })
+  }
+  if (o.key !== undefined && c?.key !== undefined) {
+    problems.push({ path: ['key'], message: "cannot be used with concurrency.key: 'key' runs one message of a key at a time, in order; 'concurrency.key' allows 'limit' at once, in any order" })
+    return undefined
+  }
+  const spec = o.key ?? c?.key
+  if (spec === undefined) return undefined
+  const key = resolveKey(spec, o.subject)
+  if (typeof key === 'string') {
+    problems.push({ path: o.key !== undefined ? ['key'] : ['concurrency', 'key'], message: key })
+    return undefined
+  }
+  return Object.freeze(o.key !== undefined ? { key, limit: 1, ordered: true } : { key, limit: c?.limit ?? 1, ordered: false })
+}
+
 /**
  * Validates one function's options and fills them from the config's `defaults`.
  *
@@ -179,6 +230,7 @@ export function resolveFunctionOptions(
     const origin = fromFile ? ", from the file name; rename the file or set 'name'" : ''
     problems.push({ path: ['name'], message: `${nameProblem} (got ${quoteValue(name)}${origin})` })
   }
+  const keyed = result.success ? keyingOf(result.data, problems) : undefined
   if (!result.success || typeof name !== 'string' || problems.length > 0) {
     const issues = [...(result.success ? [] : result.error.issues), ...problems.map(asIssue)]
     throw new FnError(FnErrorCode.FunctionInvalid, formatIssues(issues, { file: opts.file }), {
@@ -198,7 +250,9 @@ export function resolveFunctionOptions(
     subject: o.subject,
     decode: o.decode ?? 'json',
     hasSchema: o.hasSchema ?? o.schema !== undefined,
-    concurrency: o.concurrency ?? d.concurrency,
+    concurrency: (typeof o.concurrency === 'number' ? o.concurrency : o.concurrency?.replica) ?? d.concurrency,
+    ...(typeof o.concurrency === 'object' && o.concurrency.total !== undefined ? { maxInFlight: o.concurrency.total } : {}),
+    ...(keyed ? { keyed } : {}),
     timeoutMs: o.timeout ?? d.timeoutMs,
     timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
     ackWaitMs: o.ackWait ?? d.ackWaitMs,

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from '../settle/backoff.ts'
-import type { ResolvedRateLimit, ResolvedStartFrom } from './function-options.ts'
+import type { ResolvedKeying, ResolvedRateLimit, ResolvedStartFrom } from './function-options.ts'
 
 /** A function as a replica runs it: resolved options plus where its code is. */
 export interface RunnableFunction {
@@ -19,4 +19,8 @@ export interface RunnableFunction {
   retry: RetryPolicy
   /** Runs started per period across every replica; unset: no limit. */
   rateLimit?: ResolvedRateLimit | undefined
+  /** Messages in flight across every replica together (the consumer's `max_ack_pending`); unset: the default. */
+  maxInFlight?: number | undefined
+  /** Grouping by key; unset: messages are independent. */
+  keyed?: ResolvedKeying | undefined
 }

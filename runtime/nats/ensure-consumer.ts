@@ -24,6 +24,19 @@ export interface ConsumerSpec {
   startFrom: ResolvedStartFrom
   /** ISO time a new consumer is paused until (a paused function moved to another stream stays paused). */
   pauseUntil?: string
+  /**
+   * Set for a keyed function: the consumer delivers to one replica at a time, the pinned client of
+   * its priority group {@link PIN_GROUP}; another is pinned once that one sends no pull for `timeoutMs`.
+   */
+  pinned?: { timeoutMs: number } | undefined
+}
+
+/** The priority group of keyed functions' consumers (nats-server 2.11 `pinned_client`). */
+export const PIN_GROUP = 'jetfn'
+
+/** How long a keyed function's owner may go without pulling before another replica is pinned, ms: its ack wait, at most 10 s. */
+export function pinTimeoutMs(ackWaitMs: number): number {
+  return Math.min(ackWaitMs, 10_000)
 }
 
 /** What the server says of the consumer after ensuring it. */
@@ -41,6 +54,10 @@ export interface ConsumerSource {
   ackWaitMs: number
   concurrency: number
   startFrom: ResolvedStartFrom
+  /** Cap across replicas (`concurrency.total`). */
+  maxInFlight?: number | undefined
+  /** Set when messages are grouped by key: the consumer is then pinned to one replica. */
+  keyed?: unknown
 }
 
 /** The consumer a function needs. */
@@ -51,8 +68,9 @@ export function consumerSpec(fn: ConsumerSource): ConsumerSpec {
     subject: fn.subject,
     ackWaitMs: fn.ackWaitMs,
     // Room for many replicas at full concurrency; each replica bounds itself by its own pulls.
-    maxAckPending: Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
+    maxAckPending: fn.maxInFlight ?? Math.max(1_000, (fn.concurrency + Math.ceil(fn.concurrency / 4)) * 16),
     startFrom: fn.startFrom,
+    ...(fn.keyed ? { pinned: { timeoutMs: pinTimeoutMs(fn.ackWaitMs) } } : {}),
   }
 }
 
@@ -88,7 +106,14 @@ export function consumerConfig(spec: ConsumerSpec): Partial<ConsumerConfig> {
     max_ack_pending: spec.maxAckPending,
     max_waiting: 512,
     ...(spec.pauseUntil ? { pause_until: spec.pauseUntil } : {}),
+    ...priorityFields(spec),
   }
+}
+
+/** The priority-group fields of a consumer: set for a pinned one, explicitly absent otherwise (an update then removes them). */
+function priorityFields(spec: ConsumerSpec): Partial<ConsumerConfig> {
+  if (!spec.pinned) return { priority_groups: undefined, priority_policy: undefined, priority_timeout: undefined } as Partial<ConsumerConfig>
+  return { priority_groups: [PIN_GROUP], priority_policy: 'pinned_client', priority_timeout: nanos(spec.pinned.timeoutMs) } as Partial<ConsumerConfig>
 }
 
 /**
@@ -116,7 +141,9 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec, 
     current.filter_subject === wanted.filter_subject &&
     current.ack_wait === wanted.ack_wait &&
     current.max_deliver === wanted.max_deliver &&
-    current.max_ack_pending === wanted.max_ack_pending
+    current.max_ack_pending === wanted.max_ack_pending &&
+    (current.priority_policy ?? 'none') === (wanted.priority_policy ?? 'none') &&
+    (current.priority_timeout ?? 0) === (wanted.priority_timeout ?? 0)
   if (!same) {
     // The start position of an existing consumer is left alone: it only says where a new one begins.
     await jsm.consumers.update(spec.stream, spec.name, {
@@ -124,6 +151,10 @@ export async function ensureConsumer(jsm: JetStreamManager, spec: ConsumerSpec, 
       ack_wait: wanted.ack_wait,
       max_deliver: wanted.max_deliver,
       max_ack_pending: wanted.max_ack_pending,
+      // Undefined fields are dropped from the request: a consumer that was pinned stops being so.
+      priority_groups: wanted.priority_groups,
+      priority_policy: wanted.priority_policy,
+      priority_timeout: wanted.priority_timeout,
     })
     log.info({ consumer: spec.name, stream: spec.stream }, 'consumer updated')
   }

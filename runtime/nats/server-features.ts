@@ -10,6 +10,8 @@ import { compareVersions } from './nats-server-bin.ts'
 /** Each feature and the first nats-server version that has it. */
 export const SERVER_FEATURES = {
   'consumer pause': '2.11.0',
+  /** Ordering and concurrency per key: one replica at a time runs a keyed function. */
+  'pinned consumers (key, concurrency.key)': '2.11.0',
 } as const
 
 export type ServerFeature = keyof typeof SERVER_FEATURES

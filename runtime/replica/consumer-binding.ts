@@ -104,9 +104,9 @@ export class ConsumerBinding {
   }
 
   /** Bind-only: a consumer that differs from the function's options is used as it is, with one warning. */
-  #checkConfig(fn: RunnableFunction, current: { filter_subject?: string; ack_wait?: number; max_ack_pending?: number; max_deliver?: number }, log: Logger): void {
+  #checkConfig(fn: RunnableFunction, current: { filter_subject?: string; ack_wait?: number; max_ack_pending?: number; max_deliver?: number; priority_policy?: string }, log: Logger): void {
     const wanted = consumerConfig(consumerSpec(fn))
-    const differs = (['filter_subject', 'ack_wait', 'max_ack_pending', 'max_deliver'] as const).filter((k) => current[k] !== wanted[k])
+    const differs = (['filter_subject', 'ack_wait', 'max_ack_pending', 'max_deliver', 'priority_policy'] as const).filter((k) => (current[k] ?? 'none') !== (wanted[k] ?? 'none'))
     if (differs.length === 0) {
       this.#warned.delete(fn.name)
       return
