@@ -123,12 +123,54 @@ export interface RateLimit {
   burst?: number
 }
 
+/**
+ * Which messages belong together: `{ wildcard: N }`, the N-th `*` token of the function's subject
+ * (counted from 1, as NATS subject mappings count: for `orders.*.created`, `{ wildcard: 1 }` is the
+ * customer); `{ header: 'Customer-Id' }`, that header's first value (name matched in any case); or a
+ * function of the event returning a string or number, run in the handler threads. A message with
+ * no value for its key (a missing header) has the empty key `''`: such messages are grouped
+ * together. Keys longer than 256 characters are kept as a prefix plus a hash.
+ */
+export type KeySpec<T = unknown> = { wildcard: number } | { header: string } | ((event: FnEvent<T>) => string | number | null | undefined)
+
+/** Concurrency written as an object: see {@link FunctionDefinition.concurrency}. */
+export interface ConcurrencyOptions<T = unknown> {
+  /** Messages in flight at once in one replica; 1 to 10000. Default: `defaults.concurrency` (8). */
+  replica?: number
+  /**
+   * Messages in flight across every replica together: the consumer's `max_ack_pending` (a message
+   * waiting for a retry counts until it is redelivered). Default: room for 16 replicas at full
+   * concurrency, at least 1000.
+   */
+  total?: number
+  /** Groups messages by key: at most `limit` of one key run at once, across every replica. */
+  key?: KeySpec<T>
+  /** Runs of one key at once, across every replica; needs `key`. Default: 1. */
+  limit?: number
+}
+
 /** Where a new consumer starts: see {@link FunctionDefinition.startFrom}. */
 export type StartFrom = 'new' | 'all' | { seq: number } | { time: Date | string }
 
 /** A function: its trigger, options and handler. Unset options come from `fn.config.ts` `defaults`. */
 export interface FunctionDefinition<S extends FnSchema | undefined = undefined, D extends Decode = 'json'>
-  extends FunctionTuning {
+  extends Omit<FunctionTuning, 'concurrency'> {
+  /**
+   * How many messages run at once. A number: per replica (1 to 10000). An object: `replica` (per
+   * replica), `total` (across every replica, the consumer's `max_ack_pending`), and `key` with
+   * `limit` (at most `limit` runs of one key at once, across every replica, in any order). With a
+   * key, one replica at a time runs the function (see `key`). Default: `defaults.concurrency` (8).
+   */
+  concurrency?: number | ConcurrencyOptions<EventData<S, D>>
+  /**
+   * Ordering per key: messages with the same key run one at a time, in stream order, across every
+   * replica; different keys run in parallel up to `concurrency`. A failed message holds back the
+   * later messages of its key until it succeeds or is dead-lettered. One replica at a time runs a
+   * keyed function (the pinned client of its consumer, nats-server 2.11 or newer); the others stand
+   * by and take over when it stops or dies, holding the keys of anything it left unsettled until
+   * that settles. Default: none (messages are independent).
+   */
+  key?: KeySpec<EventData<S, D>>
   /** Name: letters, digits, `-`, `_`, at most 64 characters. Default: the file's name without extension. */
   name?: string
   /** Filter subject the function consumes (`orders.created`, `orders.*`); must fall in a stream. */

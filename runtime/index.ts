@@ -7,6 +7,7 @@
 export { defineFunction, defineConfig } from './define.ts'
 export type {
   ConfigDefinition,
+  ConcurrencyOptions,
   Decode,
   DefinedConfig,
   DefinedFunction,
@@ -16,6 +17,7 @@ export type {
   FnSchema,
   FunctionDefinition,
   FunctionTuning,
+  KeySpec,
   NatsConfig,
   PublishOptions,
   RateLimit,

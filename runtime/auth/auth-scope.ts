@@ -59,7 +59,7 @@ export async function authScope(opts: AuthScopeOptions): Promise<AuthScope> {
       stream = await findStream(subject, opts.config.streams, m, b.file)
       if (!streams.has(stream)) streams.set(stream, { name: stream, subjects: (await m.streams.info(stream)).config.subjects ?? [], configured: false })
     }
-    functions.push({ name, subject, stream, rateLimited: b.options.rateLimit !== undefined })
+    functions.push({ name, subject, stream, rateLimited: b.options.rateLimit !== undefined, keyed: b.options.keyed !== undefined })
   }
   functions.sort((a, b) => a.name.localeCompare(b.name))
   return { functions, streams: [...streams.values()], dlqStream: opts.config.dlq.stream, outputs: opts.config.auth.outputs }

@@ -20,7 +20,7 @@ import { ROLE_INBOX_PREFIX, ROLES, type Role } from './roles.ts'
 /** What the permissions are computed from: the project as `fn deploy` sees it. */
 export interface AuthScope {
   /** Every function of the project, with the stream its subject is in, and whether it has a `rateLimit`. */
-  functions: ReadonlyArray<{ name: string; subject: string; stream: string; rateLimited?: boolean }>
+  functions: ReadonlyArray<{ name: string; subject: string; stream: string; rateLimited?: boolean; keyed?: boolean }>
   /** The streams of `fn.config.ts` and those the functions use, with their subjects. */
   streams: ReadonlyArray<{ name: string; subjects: readonly string[]; configured: boolean }>
   /** The DLQ stream (`dlq.stream`). */
@@ -82,10 +82,15 @@ function readStore(stream: string, subjects: string, kind: 'kv' | 'obj'): string
 /** Writing objects: chunks and the metadata record (a delete writes a metadata record too). */
 const writeObjects = (bucket: string): string[] => [`$O.${bucket}.C.>`, `$O.${bucket}.M.>`]
 
-/** The consumer a function is bound to, as a replica pulls and settles it. */
-function bindConsumer(stream: string, consumer: string): Grant {
+/**
+ * The consumer a function is bound to, as a replica pulls and settles it. A keyed function's
+ * replica also lets go of its pin at shutdown, and reads the messages a replica it takes over from
+ * left unsettled (to learn their keys).
+ */
+function bindConsumer(stream: string, consumer: string, keyed = false): Grant {
   return {
     publish: [
+      ...(keyed ? [`${API}.CONSUMER.UNPIN.${stream}.${consumer}`, `${API}.STREAM.MSG.GET.${stream}`] : []),
       `${API}.CONSUMER.INFO.${stream}.${consumer}`,
       `${API}.CONSUMER.MSG.NEXT.${stream}.${consumer}`,
       // Ack, nak, working, term: the 9-token form servers send today, and the 11-token form
@@ -156,7 +161,7 @@ export const CAPABILITIES = {
       return { publish: [`${API}.CONSUMER.CREATE.${f.stream}.${c}.${f.subject}`, `${API}.CONSUMER.INFO.${f.stream}.${c}`, `${API}.CONSUMER.DELETE.${f.stream}.${c}`] }
     }),
   /** Running replays (`fn replay`): pulling and settling each function's replay consumer. */
-  bindReplays: (s) => perFunction(s, (f) => bindConsumer(f.stream, replayConsumerName(f.name))),
+  bindReplays: (s) => perFunction(s, (f) => bindConsumer(f.stream, replayConsumerName(f.name), f.keyed)),
   /** Taking tokens of the shared rate limits (`rateLimit`) in KV `FN_RATES`: read and compare-and-set. */
   shareRateLimits: (s) => {
     const limited = s.functions.filter((f) => f.rateLimited)
@@ -169,7 +174,7 @@ export const CAPABILITIES = {
   readConsumers: (s) =>
     perFunction(s, (f) => ({ publish: [`${API}.CONSUMER.INFO.${f.stream}.${consumerName(f.name)}`, `${API}.CONSUMER.INFO.${f.stream}.${replayConsumerName(f.name)}`] })),
   /** Pulling and settling each function's messages on its existing consumer. */
-  bindConsumers: (s) => perFunction(s, (f) => bindConsumer(f.stream, consumerName(f.name))),
+  bindConsumers: (s) => perFunction(s, (f) => bindConsumer(f.stream, consumerName(f.name), f.keyed)),
   /** Publishing `ctx.publish` outputs: to the project's streams, and to `auth.outputs`. */
   publishOutputs: (s) => ({ publish: [...s.streams.flatMap((st) => st.subjects), ...s.outputs] }),
   /** Storing dead letters: `fn.dlq.<function>`, and payloads too big for one message in `FN_DLQ_PAYLOADS`. */

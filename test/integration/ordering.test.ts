@@ -36,7 +36,7 @@ interface Run {
 }
 
 /** A function whose handler sleeps 0–20 ms and records each run as an output on `<prefix>.runs`. */
-function orderedFunction(prefix: string, name: string, subject: string, key: string, extra = ''): string {
+function orderedFunction(prefix: string, name: string, subject: string, key: string, extra = '', before = ''): string {
   return `import { defineFunction } from 'jetfn'
 export default defineFunction({
   name: '${name}',
@@ -46,6 +46,7 @@ export default defineFunction({
   ackWait: '2s',
   ${extra}
   async handler(event, ctx) {
+    ${before}
     const start = Date.now()
     await new Promise((resolve) => setTimeout(resolve, Math.floor(Math.random() * 21)))
     ctx.publish('${prefix}.runs', { seq: event.seq, key: event.data.key, start, end: Date.now(), pid: process.pid })
@@ -169,4 +170,20 @@ describe('ordering per key', () => {
     checkOrder(runs)
     await ledger(prefix, name, published, runs)
   }, 150_000)
+
+  it('holds back the later messages of a key while a failed one waits for its retry', async () => {
+    const prefix = uniquePrefix()
+    const name = `${prefix}_orderedretry`
+    // Every 7th message fails its first delivery; its retry comes 300 ms later.
+    const p = await t.project(prefix, {
+      'ordered.ts': orderedFunction(prefix, name, `${prefix}.orders.*`, '{ wildcard: 1 }', "retry: { backoff: ['300ms'], jitter: 0 },", "if (event.data.i % 7 === 0 && event.deliveries === 1) throw new Error('first try fails')"),
+    })
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    await startReplicas(p, name, 2)
+    const published = await publishRaw((key) => `${prefix}.orders.${key}`, 300, 5)
+    await expect.poll(async () => new Set((await readRuns(prefix)).map((r) => r.seq)).size, { timeout: 60_000, interval: 250 }).toBe(300)
+    const runs = await readRuns(prefix)
+    checkOrder(runs)
+    await ledger(prefix, name, published, runs)
+  }, 90_000)
 })
