@@ -33,6 +33,7 @@ import { KeyOwnership } from './key-ownership.ts'
 import { headerValue } from './read-headers.ts'
 import { keyOf } from '../keys/key-spec.ts'
 import { pinTimeoutMs } from '../nats/ensure-consumer.ts'
+import { KeyingStage } from './keying-stage.ts'
 import { routeDelivery, type RouteContext } from './route-delivery.ts'
 
 export type { RunnableFunction } from '../function/runnable-function.ts'
@@ -63,6 +64,8 @@ export class FunctionConsumer {
   #state: ConsumerState = 'idle'
   #lastSubject = ''
   #advisories: Subscription | undefined
+  /** Messages whose key the function's key function computes in the pool, in arrival order. */
+  readonly #keying: KeyingStage
   /** Set while the function is keyed: its queue by key, and this replica's ownership of it. */
   #keyed: Keying | undefined
   readonly #routeContext: RouteContext = { running: false, fn: '', retry: { maxDeliver: 1, backoffMs: [], jitter: 0 }, blocked: undefined, throughSeq: undefined }
@@ -97,6 +100,16 @@ export class FunctionConsumer {
       outcome: (d, fn, outcome) => this.#onOutcome(d, fn, outcome),
     })
     this.#gate = gateFor(undefined, opts.fn, opts.takeTokens, () => this.#dispatcher.schedule(), this.#log)
+    this.#keying = new KeyingStage({
+      pool: opts.pool,
+      fn: () => this.#fn,
+      // Keyed after this replica lost the pin: it is the new owner's to run.
+      keyed: (d) => (this.#pull.pin === undefined ? this.#release(d) : this.#dispatcher.push(d)),
+      failed: (d, outcome) => {
+        if (outcome.kind === 'dead') this.#deadLetter(d, outcome.errorKind, outcome.error)
+        else this.#release(d)
+      },
+    })
     this.#pull = new PullLoop({
       nc: opts.nc,
       stream: opts.fn.stream,
@@ -138,6 +151,7 @@ export class FunctionConsumer {
       consumer: this.#o.consumer,
       queue,
       held: () => this.#held.values(),
+      // A key function's keys are not computed for a takeover: it waits for the server's count instead.
       keys: async (messages) => messages.map((m) => (this.#fn.keyed ? keyOf(this.#fn.keyed.key, m.subject, m.headers) : '')),
       changed: () => {
         this.#pull.poke()
@@ -148,6 +162,7 @@ export class FunctionConsumer {
     this.#keyed = { queue, owner }
     // Until this replica is pinned, nothing it holds may start (see KeyOwnership).
     queue.freeze(true)
+    // Waiting messages of an unkeyed version: a key function's are grouped under the empty key.
     for (const d of this.#held.values()) if (d.key === undefined) d.key = keyOf(fn.keyed.key, d.subject, d.headers) ?? ''
     this.#dispatcher.useKeyed(queue)
   }
@@ -315,7 +330,9 @@ export class FunctionConsumer {
         k.owner.takeOver()
       }
     }
-    d.key = keyOf(this.#fn.keyed!.key, d.subject, d.headers) ?? ''
+    const key = keyOf(this.#fn.keyed!.key, d.subject, d.headers)
+    if (key === undefined) return this.#keying.push(d)
+    d.key = key
     this.#dispatcher.push(d)
   }
 

@@ -5,6 +5,8 @@ import type { FunctionDefinition } from '../define.ts'
 export interface LoadedDefinition {
   handler: FunctionDefinition['handler']
   schema: FunctionDefinition['schema']
+  /** The function of the event that gives a message's key (`key`, or `concurrency.key`), when it is one. */
+  key?: ((event: never) => unknown) | undefined
 }
 
 const cache = new Map<string, Promise<LoadedDefinition>>()
@@ -30,5 +32,7 @@ async function importDefinition(bundlePath: string): Promise<LoadedDefinition> {
   if (typeof def !== 'object' || def === null || typeof def.handler !== 'function') {
     throw new TypeError('the default export is not a function made by defineFunction()')
   }
-  return { handler: def.handler, schema: def.schema }
+  const concurrency = def.concurrency as { key?: unknown } | number | undefined
+  const key = typeof def.key === 'function' ? def.key : typeof concurrency === 'object' && typeof concurrency.key === 'function' ? concurrency.key : undefined
+  return { handler: def.handler, schema: def.schema, key: key as LoadedDefinition['key'] }
 }

@@ -58,6 +58,11 @@ export interface BatchTask {
   /** Per message, when any message of the batch has headers; otherwise null. */
   headers: WireHeaders[] | null
   /**
+   * Set to compute each message's key with the function's key function (a keyed function whose
+   * key is a function of the event) instead of running the handler: outcomes are `ok` with `key`.
+   */
+  keys?: boolean
+  /**
    * Follow each invocation's async context (AsyncLocalStorage), so that a crash from a timer or
    * after an await is pinned on its handler. Costly: on only while the pool hunts an unknown culprit.
    */
@@ -96,7 +101,8 @@ export type ErrorKind = 'error' | 'timeout' | 'crash' | 'schema' | 'decode' | 'n
 
 /** The outcome of one invocation, decided inside the worker (or by the pool, for crashes). */
 export type Outcome = (
-  | { kind: 'ok'; durationMs: number; outputs: WireOutput[] }
+  /** `key`: in a `keys` task, the message's key (nothing ran). */
+  | { kind: 'ok'; durationMs: number; outputs: WireOutput[]; key?: string }
   | { kind: 'retry'; errorKind: 'error' | 'timeout' | 'crash'; error: WireError; durationMs: number; delayMs?: number }
   | { kind: 'dead'; errorKind: 'schema' | 'decode' | 'non-retryable'; error: WireError; durationMs: number }
   /** The function's module could not be loaded in the worker: not the message's fault. */

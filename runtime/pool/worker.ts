@@ -12,6 +12,7 @@ import { COLUMNS, Progress, readMessage } from './protocol.ts'
 import { loadFunctionModule } from './load-function-module.ts'
 import { BatchDeadlines, invoke, LOG_SLOT, type InvocationReport, type InvocationSlot } from './invoke.ts'
 import { toWireError } from './wire-error.ts'
+import { computeKeys } from './compute-keys.ts'
 import { createWorkerLogger, type WorkerLogOptions } from '../log/worker-logger.ts'
 import { listenForShutdown, SHUTDOWN_CHANNEL_FIELD } from './shutdown-broadcast.ts'
 
@@ -81,6 +82,7 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
   }
 
   if (task.count === 0) return { ok: null, results: [], streamed: 0 }
+  if (task.keys) return computeKeys(task, fn.definition, progress)
   const payload = new Uint8Array(task.buffer)
   const columns = new Float64Array(task.buffer, 0, task.count * COLUMNS)
   const deadlines = new BatchDeadlines(task.fn.timeoutMs)

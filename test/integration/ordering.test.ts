@@ -186,4 +186,31 @@ describe('ordering per key', () => {
     checkOrder(runs)
     await ledger(prefix, name, published, runs)
   }, 90_000)
+
+  it('orders by a key function run in the handler threads; a key function that throws dead-letters its message', async () => {
+    const prefix = uniquePrefix()
+    const name = `${prefix}_orderedfn`
+    const key = "(event) => { if (event.data.i === 13) throw new Error('no key for 13'); return event.data.key }"
+    const p = await t.project(prefix, { 'ordered.ts': orderedFunction(prefix, name, `${prefix}.orders`, key) })
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    await startReplicas(p, name, 2)
+    const published = await publishRaw(() => `${prefix}.orders`, 1_000, 10)
+    await expect.poll(async () => new Set((await readRuns(prefix)).map((r) => r.seq)).size, { timeout: 60_000, interval: 250 }).toBe(999)
+    const runs = await readRuns(prefix)
+    checkOrder(runs)
+    // Message 13 is the one dead letter, with the key function's error.
+    const thirteen = [...published.keys()][13]!
+    published.delete(thirteen)
+    const dl = (await t.jsm.streams.getMessage('FN_DLQ', { last_by_subj: `fn.dlq.${name}` }))!
+    expect(dl.header.get('Fn-Error-Kind')).toBe('non-retryable')
+    expect(dl.header.get('Fn-Error')).toMatch(/KeyError: the key function threw: no key for 13/)
+    expect(Number(dl.header.get('Fn-Source-Seq'))).toBe(thirteen)
+    const info = await t.jsm.consumers.info(prefix, `fn_${name}`)
+    expect([info.num_pending, info.num_ack_pending]).toEqual([0, 0])
+    const dlq = await t.jsm.streams.info('FN_DLQ', { subjects_filter: `fn.dlq.${name}` })
+    expect(dlq.state.subjects?.[`fn.dlq.${name}`]).toBe(1)
+    expect(advisories).toEqual([])
+    const ran = new Set(runs.map((r) => r.seq))
+    expect([...published.keys()].filter((s) => !ran.has(s))).toEqual([])
+  }, 90_000)
 })
