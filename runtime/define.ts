@@ -121,6 +121,13 @@ export interface RateLimit {
   per: Duration
   /** Runs that may start at once; an integer ≥ 1. Default: `ceil(limit / 10)`. */
   burst?: number
+  /**
+   * A limit per key instead of one for the whole function (written as for `key`). The function is
+   * then run by one replica at a time, which keeps each key's rate; a replica that takes over
+   * starts every key afresh (a key may get one more burst then). Must be the function's `key` or
+   * `concurrency.key` when it has one. Default: none.
+   */
+  key?: KeySpec
 }
 
 /**

@@ -135,6 +135,7 @@ export class FunctionConsumer {
     if (!fn.keyed) {
       if (this.#keyed) {
         this.#keyed.owner.close()
+        this.#keyed.queue.close()
         this.#dispatcher.useKeyed(undefined)
         this.#keyed = undefined
       }
@@ -144,7 +145,7 @@ export class FunctionConsumer {
       this.#keyed.queue.configure(fn.keyed)
       return
     }
-    const queue = new KeyedQueue<Held>(fn.keyed)
+    const queue = new KeyedQueue<Held>(fn.keyed, () => this.#dispatcher.schedule())
     const owner = new KeyOwnership({
       nc: this.#o.nc,
       stream: fn.stream,
@@ -270,6 +271,7 @@ export class FunctionConsumer {
     } finally {
       const pin = this.#pull.pin
       this.#keyed?.owner.close()
+      this.#keyed?.queue.close()
       // A keyed function's owner lets go at once: a standby replica takes over without waiting for the pin timeout.
       if (pin !== undefined) this.#unpin()
       this.#held.stopKeepAlive()

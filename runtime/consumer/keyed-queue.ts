@@ -13,8 +13,13 @@
  * the ack floor passes them, or when the server counts no pending message but this replica's.
  * Keys live only while they have something waiting, running or pending: memory follows the keys
  * in flight, not every key ever seen.
+ *
+ * A rate limit per key (`rateLimit.key`) is kept here too, as a GCRA per key (the theoretical
+ * arrival time of its next run): a key over its rate is not ready until its next run is due, and
+ * the queue wakes the dispatcher then. A key's time is forgotten once it is in the past (a fresh
+ * key and an idle one are alike).
  */
-import type { ResolvedKeying } from '../function/function-options.ts'
+import type { ResolvedKeying, ResolvedRateLimit } from '../function/function-options.ts'
 
 /** What the queue needs of a message. */
 export interface KeyedItem {
@@ -49,9 +54,25 @@ export class KeyedQueue<T extends KeyedItem> {
   /** While set, nothing starts: a takeover is learning what other replicas may hold. */
   #frozen = false
 
-  constructor(keying: Pick<ResolvedKeying, 'limit' | 'ordered'>) {
+  #rate: ResolvedRateLimit | undefined
+  /** Per key with a rate: when its next run is due at the steady rate (GCRA's TAT), ms since the epoch. */
+  readonly #tat = new Map<string, number>()
+  #wakeAt = 0
+  #wakeTimer: NodeJS.Timeout | undefined
+  readonly #wake: () => void
+
+  /** `wake`: a key held by its rate may start now (dispatch again). */
+  constructor(keying: Pick<ResolvedKeying, 'limit' | 'ordered' | 'rate'>, wake: () => void = () => {}) {
     this.#limit = keying.limit
     this.#ordered = keying.ordered
+    this.#rate = keying.rate
+    this.#wake = wake
+  }
+
+  /** Stops the rate timer. */
+  close(): void {
+    clearTimeout(this.#wakeTimer)
+    this.#wakeTimer = undefined
   }
 
   /** Messages waiting (not running). */
@@ -74,9 +95,11 @@ export class KeyedQueue<T extends KeyedItem> {
   }
 
   /** A new version may change the limit or the ordering; waiting messages are re-examined. */
-  configure(keying: Pick<ResolvedKeying, 'limit' | 'ordered'>): void {
+  configure(keying: Pick<ResolvedKeying, 'limit' | 'ordered' | 'rate'>): void {
     this.#limit = keying.limit
     this.#ordered = keying.ordered
+    if (JSON.stringify(keying.rate) !== JSON.stringify(this.#rate)) this.#tat.clear()
+    this.#rate = keying.rate
     for (const s of this.#keys.values()) this.#update(s)
   }
 
@@ -126,6 +149,7 @@ export class KeyedQueue<T extends KeyedItem> {
         s.running++
         this.#size--
         out.push(d)
+        if (this.#rate) this.#spend(s.key)
       }
       this.#update(s)
     }
@@ -217,14 +241,52 @@ export class KeyedQueue<T extends KeyedItem> {
   #startable(s: KeyState<T>): number {
     const head = s.waiting[0]
     if (!head) return 0
+    let n: number
     if (this.#ordered) {
       if (s.running > 0) return 0
       for (const seq of s.pending.keys()) if (seq < head.seq) return 0
-      return 1
+      n = 1
+    } else {
+      let suspects = 0
+      for (const why of s.pending.values()) if (why === 'suspect') suspects++
+      n = Math.max(0, Math.min(s.waiting.length, this.#limit - s.running - suspects))
     }
-    let suspects = 0
-    for (const why of s.pending.values()) if (why === 'suspect') suspects++
-    return Math.max(0, Math.min(s.waiting.length, this.#limit - s.running - suspects))
+    return this.#rate && n > 0 ? Math.min(n, this.#tokens(s.key)) : n
+  }
+
+  /** Runs key `key` may start now under its rate (GCRA: at most `burst` at once, then one per `perMs / limit`). */
+  #tokens(key: string): number {
+    const r = this.#rate!
+    const now = Date.now()
+    const interval = r.perMs / r.limit
+    const tolerance = (r.burst - 1) * interval
+    const tat = Math.max(this.#tat.get(key) ?? 0, now)
+    const n = Math.floor((now + tolerance - tat) / interval) + 1
+    if (n <= 0) this.#wakeBy(tat - tolerance)
+    return Math.max(0, n)
+  }
+
+  #spend(key: string): void {
+    const interval = this.#rate!.perMs / this.#rate!.limit
+    const now = Date.now()
+    this.#tat.set(key, Math.max(this.#tat.get(key) ?? 0, now) + interval)
+    // Keys seen once and gone: forgotten once their time has passed, so memory follows live keys.
+    if (this.#tat.size > 1_024 && this.#tat.size > 2 * this.#keys.size) for (const [k, tat] of this.#tat) if (tat <= now) this.#tat.delete(k)
+  }
+
+  /** Wakes the dispatcher at `at` (the earliest time a key held by its rate may start). */
+  #wakeBy(at: number): void {
+    if (this.#wakeTimer && this.#wakeAt <= at) return
+    clearTimeout(this.#wakeTimer)
+    this.#wakeAt = at
+    this.#wakeTimer = setTimeout(() => {
+      this.#wakeTimer = undefined
+      const now = Date.now()
+      for (const [key, tat] of this.#tat) if (tat <= now) this.#tat.delete(key)
+      for (const s of [...this.#keys.values()]) if (s.waiting.length > 0) this.#update(s)
+      this.#wake()
+    }, Math.max(1, Math.ceil(at - Date.now())))
+    this.#wakeTimer.unref()
   }
 
   #update(s: KeyState<T>): void {

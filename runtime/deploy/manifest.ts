@@ -71,6 +71,7 @@ const optionsSchema = z.object({
       key: z.union([z.object({ wildcard: z.number().int().positive(), token: z.number().int().nonnegative() }), z.object({ header: z.string() }), z.object({ function: z.literal(true) })]),
       limit: z.number().int().positive(),
       ordered: z.boolean(),
+      rate: z.object({ limit: z.number().int().positive(), perMs: z.number().positive(), burst: z.number().int().positive() }).optional(),
     })
     .optional(),
   retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),

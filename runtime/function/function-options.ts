@@ -64,8 +64,10 @@ export interface ResolvedRateLimit {
  */
 export interface ResolvedKeying {
   key: ResolvedKey
-  /** Runs of one key at once: 1 when ordered. */
+  /** Runs of one key at once: 1 when ordered; unbounded (`Number.MAX_SAFE_INTEGER`) for a rate limit per key alone. */
   limit: number
+  /** Runs started per period for each key (`rateLimit.key`), in the replica that owns the function. */
+  rate?: ResolvedRateLimit | undefined
   /** Runs of a key start in stream order, one at a time, and a failed one holds back the later ones. */
   ordered: boolean
 }
@@ -73,22 +75,30 @@ export interface ResolvedKeying {
 /** Where a new consumer starts, resolved (`time` as an ISO string). */
 export type ResolvedStartFrom = 'new' | 'all' | { seq: number } | { time: string }
 
+const concurrencyObject = z.strictObject({
+  replica: tuningFieldSchemas.concurrency.optional(),
+  total: z.number().int().min(1).max(1_000_000).optional(),
+  key: keySpecSchema.optional(),
+  limit: z.number().int().min(1).max(10_000).optional(),
+})
+
+/**
+ * `concurrency`: a number (per replica) or an object. Checked by hand rather than as a zod union,
+ * so that a wrong number reads "must be an integer", not "is invalid".
+ */
+const concurrencySchema = z.unknown().transform((v, ctx): number | z.output<typeof concurrencyObject> => {
+  const r = typeof v === 'object' && v !== null ? concurrencyObject.safeParse(v, { error: issueMessage }) : tuningFieldSchemas.concurrency.safeParse(v, { error: issueMessage })
+  if (r.success) return r.data
+  for (const issue of r.error.issues) ctx.addIssue({ ...issue, input: (issue as { input?: unknown }).input ?? v } as never)
+  return z.NEVER
+})
+
 const functionOptionsSchema = z.strictObject({
   name: z.string().optional(),
   subject: natsSubject(),
   decode: z.enum(['json', 'binary']).optional(),
   startFrom: startFromSchema.optional(),
-  concurrency: z
-    .union([
-      tuningFieldSchemas.concurrency,
-      z.strictObject({
-        replica: tuningFieldSchemas.concurrency.optional(),
-        total: z.number().int().min(1).max(1_000_000).optional(),
-        key: keySpecSchema.optional(),
-        limit: z.number().int().min(1).max(10_000).optional(),
-      }),
-    ])
-    .optional(),
+  concurrency: concurrencySchema.optional(),
   key: keySpecSchema.optional(),
   timeout: tuningFieldSchemas.timeout.optional(),
   timeoutGrace: tuningFieldSchemas.timeoutGrace.optional(),
@@ -98,6 +108,7 @@ const functionOptionsSchema = z.strictObject({
       limit: z.number().int().min(1).max(1_000_000),
       per: durationField({ min: 100, max: MAX_RATE_PERIOD_MS }),
       burst: z.number().int().min(1).max(1_000_000).optional(),
+      key: keySpecSchema.optional(),
     })
     .optional(),
   retry: z
@@ -194,14 +205,27 @@ function keyingOf(o: ParsedOptions, problems: Problem[]): ResolvedKeying | undef
     problems.push({ path: ['key'], message: "cannot be used with concurrency.key: 'key' runs one message of a key at a time, in order; 'concurrency.key' allows 'limit' at once, in any order" })
     return undefined
   }
-  const spec = o.key ?? c?.key
+  const rateKey = o.rateLimit?.key
+  const spec = o.key ?? c?.key ?? rateKey
   if (spec === undefined) return undefined
-  const key = resolveKey(spec, o.subject)
-  if (typeof key === 'string') {
-    problems.push({ path: o.key !== undefined ? ['key'] : ['concurrency', 'key'], message: key })
+  if (rateKey !== undefined && (o.key ?? c?.key) !== undefined && JSON.stringify(rateKey) !== JSON.stringify(o.key ?? c?.key)) {
+    problems.push({ path: ['rateLimit', 'key'], message: `must be the same key as ${o.key !== undefined ? 'key' : 'concurrency.key'}: a function has one key` })
     return undefined
   }
-  return Object.freeze(o.key !== undefined ? { key, limit: 1, ordered: true } : { key, limit: c?.limit ?? 1, ordered: false })
+  const path = o.key !== undefined ? ['key'] : c?.key !== undefined ? ['concurrency', 'key'] : ['rateLimit', 'key']
+  const key = resolveKey(spec, o.subject)
+  if (typeof key === 'string') {
+    problems.push({ path, message: key })
+    return undefined
+  }
+  const rate = o.rateLimit && rateKey !== undefined ? resolveRate(o.rateLimit) : undefined
+  const keying: ResolvedKeying =
+    o.key !== undefined ? { key, limit: 1, ordered: true } : c?.key !== undefined ? { key, limit: c.limit ?? 1, ordered: false } : { key, limit: Number.MAX_SAFE_INTEGER, ordered: false }
+  return Object.freeze(rate ? { ...keying, rate } : keying)
+}
+
+function resolveRate(r: { limit: number; per: number; burst?: number | undefined }): ResolvedRateLimit {
+  return Object.freeze({ limit: r.limit, perMs: r.per, burst: r.burst ?? defaultBurst(r.limit) })
 }
 
 /**
@@ -257,7 +281,8 @@ export function resolveFunctionOptions(
     timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
     ackWaitMs: o.ackWait ?? d.ackWaitMs,
     startFrom: o.startFrom ?? 'new',
-    ...(o.rateLimit ? { rateLimit: Object.freeze({ limit: o.rateLimit.limit, perMs: o.rateLimit.per, burst: o.rateLimit.burst ?? defaultBurst(o.rateLimit.limit) }) } : {}),
+    // A rate limit per key is kept by the owner of the function (see keyed.rate), not in FN_RATES.
+    ...(o.rateLimit && o.rateLimit.key === undefined ? { rateLimit: resolveRate(o.rateLimit) } : {}),
     retry,
   })
 }

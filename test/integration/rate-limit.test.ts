@@ -7,6 +7,13 @@ import { describe, expect, it } from 'vitest'
 import { runFn, spawnStart } from '../helpers/fn-process.ts'
 import { uniquePrefix } from '../helpers/nats-server.ts'
 import { useTestServer } from '../helpers/test-server.ts'
+import { headers as natsHeaders } from '@nats-io/transport-node'
+
+function headersOf(values: Record<string, string>) {
+  const h = natsHeaders()
+  for (const [k, v] of Object.entries(values)) h.set(k, v)
+  return h
+}
 
 const t = useTestServer()
 
@@ -74,5 +81,47 @@ export default defineFunction({
       expect(worst).toBeGreaterThanOrEqual((window / 1_000) * 50 * 0.7)
     }
     expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(((total - 5) / 50) * 1_000 - 200)
+  }, 90_000)
+
+  it('limits each key on its own with rateLimit.key, keys side by side, nothing dead-lettered', async () => {
+    const prefix = uniquePrefix()
+    const name = `${prefix}_perkey`
+    const p = await t.project(prefix, {
+      'perkey.ts': `import { defineFunction } from 'jetfn'
+export default defineFunction({
+  name: '${name}',
+  subject: '${prefix}.in',
+  concurrency: 16,
+  rateLimit: { limit: 5, per: '1s', burst: 1, key: { header: 'Tenant' } },
+  async handler(event, ctx) {
+    ctx.publish('${prefix}.out', { i: event.data.i, tenant: event.headers.Tenant[0], started: Date.now(), pid: process.pid })
+  },
+})
+`,
+    })
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const replicas = [spawnStart(p, t.server.url, 'replica a'), spawnStart(p, t.server.url, 'replica b')]
+    t.replicas.push(...replicas)
+    for (const r of replicas) await r.waitFor((l) => l.msg === 'function version live' && l.fn === name, 'live')
+
+    const total = 30
+    for (let i = 0; i < total; i++) await t.js.publish(`${prefix}.in`, JSON.stringify({ i }), { headers: headersOf({ Tenant: i % 2 === 0 ? 'a' : 'b' }) })
+    const stored = async () => (await t.jsm.streams.info(prefix, { subjects_filter: `${prefix}.out` })).state.subjects?.[`${prefix}.out`] ?? 0
+    await expect.poll(stored, { timeout: 40_000, interval: 250 }).toBe(total)
+    const all = (await runs(prefix, total)) as Array<Run & { tenant: string }>
+    expect(all.map((r) => r.i).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i))
+    for (const tenant of ['a', 'b']) {
+      const starts = all.filter((r) => r.tenant === tenant).map((r) => r.started).sort((a, b) => a - b)
+      // 5 per second with a burst of 1: 15 runs take 14 intervals of 200 ms; none closer than that, give or take the clock.
+      for (let k = 1; k < starts.length; k++) expect(starts[k]! - starts[k - 1]!, `tenant ${tenant}, run ${k}`).toBeGreaterThanOrEqual(180)
+      expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(14 * 200 - 50)
+    }
+    // The two tenants ran side by side: all 30 took about as long as one tenant's 15.
+    const span = Math.max(...all.map((r) => r.started)) - Math.min(...all.map((r) => r.started))
+    expect(span).toBeLessThan(14 * 200 + 1_500)
+    const info = await t.jsm.consumers.info(prefix, `fn_${name}`)
+    expect([info.num_pending, info.num_ack_pending]).toEqual([0, 0])
+    const dlq = await t.jsm.streams.info('FN_DLQ', { subjects_filter: `fn.dlq.${name}` }).catch(() => undefined)
+    expect(dlq?.state.subjects?.[`fn.dlq.${name}`] ?? 0).toBe(0)
   }, 90_000)
 })

@@ -132,7 +132,7 @@ describe('resolveFunctionOptions', () => {
 
   it('names an unknown option without offering the loader-only fields', () => {
     expect(failure({ subject: 'a', handler, timout: '1s' }).message).toBe(
-      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'timeout', 'timeoutGrace', 'ackWait', 'rateLimit', 'retry', 'handler', 'schema')",
+      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'key', 'timeout', 'timeoutGrace', 'ackWait', 'rateLimit', 'retry', 'handler', 'schema')",
     )
   })
 
@@ -164,7 +164,7 @@ describe('resolveFunctionOptions', () => {
     [{ limit: 0, per: '1s' }, "'rateLimit.limit' must be at least 1 (got 0)"],
     [{ limit: 10, per: '10ms' }, "'rateLimit.per' must be at least 100ms (got '10ms')"],
     [{ limit: 10 }, "'rateLimit.per'"],
-    [{ limit: 10, per: '1s', key: { header: 'Customer-Id' } }, "'rateLimit.key'"],
+    [{ limit: 10, per: '1s', key: 'Customer-Id' }, "'rateLimit.key' must be { wildcard: N }, { header: 'Name' } or a function of the event (got 'Customer-Id')"],
   ])('refuses rateLimit %o', (rateLimit, message) => {
     expect(failure({ subject: 'a', handler, rateLimit }).message).toContain(message)
   })
@@ -208,5 +208,31 @@ describe('functionNameProblem', () => {
     expect(functionNameProblem('n'.repeat(64))).toBeUndefined()
     expect(functionNameProblem('n'.repeat(65))).toBe('must be at most 64 characters')
     expect(functionNameProblem('a.b')).toBe("must contain only letters, digits, '-' and '_'")
+  })
+})
+
+describe('keys: ordering, concurrency and rate limits per key', () => {
+  it('resolves key to ordered, one at a time', () => {
+    const o = resolve({ subject: 'orders.*.created', key: { wildcard: 1 }, hasHandler: true })
+    expect(o.keyed).toEqual({ key: { wildcard: 1, token: 1 }, limit: 1, ordered: true })
+  })
+
+  it('resolves concurrency as an object: per replica, total, and per key', () => {
+    const o = resolve({ subject: 'jobs', concurrency: { replica: 16, total: 40, key: { header: 'Tenant' }, limit: 3 }, hasHandler: true })
+    expect([o.concurrency, o.maxInFlight, o.keyed]).toEqual([16, 40, { key: { header: 'Tenant' }, limit: 3, ordered: false }])
+  })
+
+  it('keeps a rate limit per key with the key, not in the shared bucket', () => {
+    const o = resolve({ subject: 'jobs', rateLimit: { limit: 10, per: '1s', key: { header: 'Tenant' } }, hasHandler: true })
+    expect(o.rateLimit).toBeUndefined()
+    expect(o.keyed).toMatchObject({ limit: Number.MAX_SAFE_INTEGER, ordered: false, rate: { limit: 10, perMs: 1_000, burst: 1 } })
+  })
+
+  it('refuses what cannot work, naming the field', () => {
+    expect(failure({ subject: 'orders.created', key: { wildcard: 1 }, hasHandler: true }).message).toMatch(/'key' is \{ wildcard: 1 \} but the subject 'orders.created' has no '\*' token/)
+    expect(failure({ subject: 'jobs', concurrency: { limit: 2 }, hasHandler: true }).message).toMatch(/'concurrency.limit' is a limit per key and needs concurrency.key/)
+    expect(failure({ subject: 'jobs', key: { header: 'A' }, concurrency: { key: { header: 'A' } }, hasHandler: true }).message).toMatch(/'key' cannot be used with concurrency.key/)
+    expect(failure({ subject: 'jobs', key: { header: 'A' }, rateLimit: { limit: 1, per: '1s', key: { header: 'B' } }, hasHandler: true }).message).toMatch(/'rateLimit.key' must be the same key as key/)
+    expect(failure({ subject: 'jobs', key: 'customer', hasHandler: true }).message).toMatch(/'key' must be \{ wildcard: N \}, \{ header: 'Name' \} or a function of the event \(got 'customer'\)/)
   })
 })

@@ -4,6 +4,7 @@ import { missingFeature, SERVER_FEATURES } from '../../runtime/nats/server-featu
 describe('missingFeature', () => {
   it('names the feature, the version it needs and the version connected', () => {
     expect(missingFeature('consumer pause', '2.10.24')).toBe('consumer pause needs nats-server 2.11.0 or newer; the server connected is 2.10.24')
+    expect(missingFeature('pinned consumers (key, concurrency.key)', '2.10.24')).toMatch(/needs nats-server 2.11.0 or newer; the server connected is 2.10.24/)
   })
 
   it('is null from the version that brought the feature on', () => {
