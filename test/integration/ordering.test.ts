@@ -138,10 +138,11 @@ describe('ordering per key', () => {
     await expect.poll(outputs, { timeout: 60_000, interval: 250 }).toBeGreaterThanOrEqual(3_000)
     const runs = await readRuns(prefix)
     checkOrder(runs)
-    // Different keys ran in parallel: the whole run took far less than the sum of its sleeps.
+    // Different keys ran in parallel: the whole run took well under the sum of its handlers' times
+    // (30 keys could run 30 at once; a bound of 2x holds on a loaded 2-core box).
     const span = Math.max(...runs.map((r) => r.end)) - Math.min(...runs.map((r) => r.start))
     const slept = runs.reduce((sum, r) => sum + (r.end - r.start), 0)
-    expect(span).toBeLessThan(slept / 4)
+    expect(span).toBeLessThan(slept / 2)
     await ledger(prefix, name, published, runs)
   }, 120_000)
 
