@@ -259,6 +259,7 @@ export class FunctionConsumer {
   async drain(graceMs: number): Promise<void> {
     if (this.#state !== 'running' && this.#state !== 'failed') return
     this.#state = 'draining'
+    const pin = this.#pull.pin
     this.#pull.stop()
     for (const d of this.#dispatcher.takeQueued()) this.#release(d)
     // Keep-alives continue while we wait, so that nothing running is redelivered meanwhile.
@@ -269,7 +270,6 @@ export class FunctionConsumer {
         for (const d of this.#held.values()) if (!d.acking) this.#release(d)
       }
     } finally {
-      const pin = this.#pull.pin
       this.#keyed?.owner.close()
       this.#keyed?.queue.close()
       // A keyed function's owner lets go at once: a standby replica takes over without waiting for the pin timeout.

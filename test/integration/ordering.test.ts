@@ -214,4 +214,26 @@ describe('ordering per key', () => {
     const ran = new Set(runs.map((r) => r.seq))
     expect([...published.keys()].filter((s) => !ran.has(s))).toEqual([])
   }, 90_000)
+
+  it('hands the function over at once when its owner stops (SIGTERM), not after the pin timeout', async () => {
+    const prefix = uniquePrefix()
+    const name = `${prefix}_handover`
+    // ackWait 30s: the pin timeout is 10 s, so only the owner's unpin explains a quick handover.
+    const p = await t.project(prefix, { 'ordered.ts': orderedFunction(prefix, name, `${prefix}.orders.*`, '{ wildcard: 1 }').replace("ackWait: '2s'", "ackWait: '30s'") })
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const replicas = await startReplicas(p, name, 2)
+    const first = await publishRaw((key) => `${prefix}.orders.${key}`, 50, 5)
+    await expect.poll(async () => (await readRuns(prefix)).length, { timeout: 30_000, interval: 100 }).toBe(50)
+    const owner = replicas.find((r) => r.records().some((l) => l.msg === 'took over a keyed function'))!
+    owner.kill('SIGTERM')
+    expect(await owner.exited).toBe(0)
+    const stoppedAt = Date.now()
+    const second = await publishRaw((key) => `${prefix}.orders.${key}`, 50, 5)
+    await expect.poll(async () => (await readRuns(prefix)).length, { timeout: 30_000, interval: 100 }).toBe(100)
+    expect(Date.now() - stoppedAt, 'handover after the owner stopped').toBeLessThan(8_000)
+    const runs = await readRuns(prefix)
+    expect(new Set(runs.filter((r) => second.has(r.seq)).map((r) => r.pid))).toEqual(new Set([replicas.find((r) => r !== owner)!.pid]))
+    checkOrder(runs)
+    await ledger(prefix, name, new Map([...first, ...second]), runs)
+  }, 90_000)
 })
