@@ -326,10 +326,30 @@ export interface ConfigDefinition {
     /** Stream that receives dead letters, on subjects `fn.dlq.<function>`. Default: 'FN_DLQ'. */
     stream?: string
   }
-  /** The `/healthz`, `/readyz`, `/metrics` server. */
+  /** The `/healthz`, `/readyz`, `/metrics` server, and the dashboard at `/`. */
   http?: {
     /** TCP port; 0 disables the server. Default: 8787 in `fn start`; off in `fn dev` unless set here. */
     port?: number
+    /**
+     * Bearer token the dashboard's write actions (replay, purge, rollback, pause, resume) must
+     * carry (`Authorization: Bearer <token>`); at least 16 characters. Without it, writes are
+     * accepted only from 127.0.0.1 (the dashboard is read-only from any other address). Keep it
+     * out of the file: `token: process.env.JETFN_HTTP_TOKEN`. Default: none.
+     */
+    token?: string
+  }
+  /**
+   * Tracing: a span per attempt of every message, child of the W3C `traceparent` it carries,
+   * exported over OTLP/HTTP. On when `endpoint` is set here or `OTEL_EXPORTER_OTLP_ENDPOINT`
+   * (or `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT`) is set; `OTEL_SDK_DISABLED=true` turns it off.
+   */
+  otel?: {
+    /** Base URL of the OTLP/HTTP collector, e.g. 'http://127.0.0.1:4318'; spans go to `<endpoint>/v1/traces`. Default: none (off unless the variables say). */
+    endpoint?: string
+    /** `service.name` of the spans. Default: `OTEL_SERVICE_NAME`, else 'jetfn'. */
+    serviceName?: string
+    /** Longest a finished span waits to be exported with others. Default: '1s'. */
+    exportDelay?: Duration
   }
   /** jetfn's own state: `FN_FUNCTIONS`, `FN_BUNDLES`, the DLQ stream and `FN_DLQ_PAYLOADS`. */
   jetfn?: {

@@ -193,9 +193,24 @@ export const fnConfigSchema = z
     // `portSource` tells `fn dev`, which serves HTTP only when the file asks for it, a port written
     // in the file from the default that `fn start` uses.
     http: z
-      .strictObject({ port: z.number().int().min(0).max(65_535).optional() })
+      .strictObject({
+        port: z.number().int().min(0).max(65_535).optional(),
+        // A bearer token: at least 16 characters, so that a guessable word is refused.
+        token: z.string().min(16).optional(),
+      })
       .prefault({})
-      .transform(({ port }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const) })),
+      .transform(({ port, token }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const), token })),
+    otel: z
+      .strictObject({
+        endpoint: z
+          .string()
+          .refine((u) => /^https?:\/\/[^\s/]+/.test(u), { error: (iss) => `must be an http:// or https:// URL (got ${quoteValue(withoutUserinfo(iss.input))})` })
+          .optional(),
+        serviceName: nonEmpty().optional(),
+        exportDelay: durationMs({ min: 1, max: MAX_TIMER_MS }).prefault('1s'),
+      })
+      .prefault({})
+      .transform(({ exportDelay, ...rest }) => ({ ...rest, exportDelayMs: exportDelay })),
     jetfn: z.strictObject({ replicas: z.number().int().min(1).max(5).optional() }).prefault({}),
     // `fn start --bind-only` sets it to false too; see ConfigDefinition.provision.
     provision: z.boolean().default(true),

@@ -5,6 +5,7 @@ import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 import type { RunnableFunction } from '../function/runnable-function.ts'
 import type { InvocationObserver } from '../observe/invocation-event.ts'
 import type { WorkerPool } from '../pool/worker-pool.ts'
+import type { AttemptTracing } from '../settle/attempt-tracing.ts'
 import type { TakeTokens } from './rate-gate.ts'
 
 /** Options of `FunctionConsumer`. */
@@ -33,5 +34,7 @@ export interface FunctionConsumerOptions {
   replay?: { id: string; throughSeq: number } | undefined
   /** Takes tokens from a function's shared rate bucket; needed by functions with `rateLimit`. */
   takeTokens?: TakeTokens
+  /** Set when tracing is on (`otel`): outputs carry the attempt's trace context. Default: off. */
+  tracing?: AttemptTracing | undefined
 }
 

@@ -74,7 +74,7 @@ export class FunctionConsumer {
     this.#o = opts
     this.#fn = opts.fn
     this.#log = opts.log(opts.fn)
-    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: this.#log, payloads: opts.payloads, replayId: opts.replay?.id })
+    this.#settler = new Settler({ nc: opts.nc, js: opts.js, fn: opts.fn.name, log: this.#log, payloads: opts.payloads, replayId: opts.replay?.id, tracing: opts.tracing })
     this.#routeContext.throughSeq = opts.replay?.throughSeq
     this.#held = new HeldSet((d) => this.#settler.working(d))
     this.#acks = new AckBatcher((group) => {
@@ -408,7 +408,7 @@ export class FunctionConsumer {
     const version = d.version ?? this.#fn.version
     const event = invocationEvent({ fn: this.#fn.name, version, replica: this.#o.replicaId ?? '', delivery: d, outcome, errorKind, error, delayMs, durationMs: d.durationMs })
     try {
-      observer.settled(event)
+      observer.settled(event, d)
     } catch (err) {
       this.#log.warn({ err }, 'invocation observer failed')
     }

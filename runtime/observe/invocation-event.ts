@@ -5,6 +5,7 @@
  * other tool subscribe to them; with no subscriber the server drops them at once.
  */
 import type { ErrorKind } from '../pool/protocol.ts'
+import type { Delivery } from '../settle/delivery.ts'
 
 /** How an invocation was settled. */
 export type InvocationOutcome = 'ok' | 'retried' | 'dead-lettered'
@@ -37,7 +38,8 @@ export const logsSubject = (fn: string): string => `fn.logs.${fn}`
 
 /** Receives what a function consumer settles. Implementations must not throw or block. */
 export interface InvocationObserver {
-  settled(event: InvocationEvent): void
+  /** `delivery` is the message settled (its headers carry the trace context); the same object from receipt to settle. */
+  settled(event: InvocationEvent, delivery?: Delivery): void
   /** `ctx.log` lines of one invocation. */
   logs(fn: string, lines: string[]): void
 }
@@ -45,8 +47,8 @@ export interface InvocationObserver {
 /** Several observers as one. */
 export function observeAll(observers: InvocationObserver[]): InvocationObserver {
   return {
-    settled: (e) => {
-      for (const o of observers) o.settled(e)
+    settled: (e, d) => {
+      for (const o of observers) o.settled(e, d)
     },
     logs: (fn, lines) => {
       for (const o of observers) o.logs(fn, lines)

@@ -28,6 +28,7 @@ import { logUnsettled, type HeldAtStop } from './unsettled-report.ts'
 import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
 import { SharedRates } from '../rate/shared-rate.ts'
+import type { AttemptTracing } from '../settle/attempt-tracing.ts'
 
 /** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
 const ACK_FLOOR_REFRESH_MS = 10_000
@@ -53,6 +54,8 @@ export interface ReplicaOptions {
   stillDeployed?: (name: string, stream: string) => Promise<boolean>
   /** Extra observers of settled invocations (metrics); events go to NATS regardless. */
   observers?: InvocationObserver[]
+  /** Set when tracing is on: outputs carry each attempt's trace context (the tracer is also one of `observers`). */
+  tracing?: AttemptTracing | undefined
 }
 
 export class Replica {
@@ -259,6 +262,7 @@ export class Replica {
       takeTokens: (n, want, rate) => this.#require('rates', this.#rates).take(n, want, rate),
       ensureConsumer: ensure,
       replay,
+      tracing: this.#o.tracing,
     })
   }
 

@@ -10,6 +10,8 @@ import { startHealthServer, type HealthServer } from '../http/health-server.ts'
 import { ReplicaMetrics } from '../observe/metrics.ts'
 import { RegistryFollower, type RegistryFollowerOptions } from './registry-follower.ts'
 import { Replica } from './replica.ts'
+import { startTracing } from '../trace/start-tracing.ts'
+import { hostname } from 'node:os'
 
 /** Options of {@link runReplica}. */
 export interface RunReplicaOptions {
@@ -36,14 +38,21 @@ export interface RunningReplica {
 export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplica> {
   let registry: Registry | undefined
   const metrics = new ReplicaMetrics({ log: opts.log.child({ component: 'metrics' }) })
+  const tracer = await startTracing(opts.config, opts.log.child({ component: 'tracing' }), `${hostname()}:${process.pid}`)
   const replica = new Replica({
     config: opts.config,
     log: opts.log,
     workerLog: opts.workerLog ?? {},
     stillDeployed: async (name, stream) => (await registry?.get(name))?.stream === stream,
-    observers: [metrics],
+    observers: tracer ? [metrics, tracer] : [metrics],
+    tracing: tracer,
   })
-  await replica.start()
+  try {
+    await replica.start()
+  } catch (err) {
+    await tracer?.shutdown()
+    throw err
+  }
   metrics.attach(replica)
   let follower: RegistryFollower | undefined
   let health: HealthServer | undefined
@@ -65,6 +74,7 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
   } catch (err) {
     follower?.stop()
     await replica.stop(0)
+    await tracer?.shutdown()
     throw err
   }
   let stopping: Promise<void> | undefined
@@ -79,6 +89,8 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
         follower?.stop()
         await replica.stop(graceMs)
         await health?.close()
+        // Last: the spans of the messages settled while draining go too.
+        await tracer?.shutdown()
       })()
       return stopping
     },

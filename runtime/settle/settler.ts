@@ -8,7 +8,9 @@ import { headers as natsHeaders, type NatsConnection, type Subscription } from '
 import { connectionInbox } from '../nats/connection-inbox.ts'
 import type { Logger } from 'pino'
 import { guardCallback } from '../nats/guard-callback.ts'
-import type { ErrorKind, WireError, WireOutput } from '../pool/protocol.ts'
+import type { ErrorKind, WireError, WireHeaders, WireOutput } from '../pool/protocol.ts'
+import { withTraceContext } from '../trace/trace-context.ts'
+import type { AttemptTracing } from './attempt-tracing.ts'
 import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 import { DeadLetterWriter, type StoredDeadLetter } from './dead-letter-writer.ts'
 import type { Delivery } from './delivery.ts'
@@ -34,6 +36,8 @@ export interface SettlerOptions {
   confirmTimeoutMs?: number
   /** Set on a replay (`fn replay`): its id, put in output and dead-letter ids so they are new messages. */
   replayId?: string | undefined
+  /** Set when tracing is on: outputs then carry the attempt's trace context. */
+  tracing?: AttemptTracing | undefined
 }
 
 interface PendingConfirm {
@@ -154,12 +158,16 @@ export class Settler {
    * run the handler again and use up one of the message's deliveries for a fault of the cluster.
    */
   async publishOutputs(d: Delivery, outputs: WireOutput[]): Promise<void> {
-    await Promise.all(outputs.map((out, n) => this.#publishOutput(d, out, n)))
+    // With tracing on, each output names the attempt's span as its parent (a traceparent the
+    // handler set itself is kept).
+    const trace = this.#o.tracing?.outputHeaders(this.#o.fn, d)
+    await Promise.all(outputs.map((out, n) => this.#publishOutput(d, out, n, trace)))
   }
 
-  async #publishOutput(d: Delivery, out: WireOutput, n: number): Promise<void> {
+  async #publishOutput(d: Delivery, out: WireOutput, n: number, trace: NonNullable<WireHeaders> | undefined): Promise<void> {
     const h = natsHeaders()
-    if (out.headers) for (const [k, values] of out.headers) for (const v of values) h.append(k, v)
+    const outHeaders = trace ? withTraceContext(out.headers, trace) : out.headers
+    if (outHeaders) for (const [k, values] of outHeaders) for (const v of values) h.append(k, v)
     const run = this.#o.replayId === undefined ? '' : `r${this.#o.replayId}:`
     const opts = { msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${run}${n}`, headers: h, timeout: this.#timeout }
     for (let attempt = 0; ; attempt++) {
