@@ -14,6 +14,7 @@ import { BUNDLES_BUCKET, FUNCTIONS_BUCKET } from '../deploy/manifest.ts'
 import { DLQ_PAYLOADS_BUCKET, deadLetterSubject } from '../settle/dead-letter.ts'
 import { eventsSubject, logsSubject } from '../observe/invocation-event.ts'
 import { watchSubject } from '../observe/event-publisher.ts'
+import { SERVICE_NAME, statusSubject } from '../observe/replica-service.ts'
 import { RATES_BUCKET } from '../rate/shared-rate.ts'
 import { ROLE_INBOX_PREFIX, ROLES, type Role } from './roles.ts'
 
@@ -213,17 +214,28 @@ export const CAPABILITIES = {
     publish: s.functions.flatMap((f) => [eventsSubject(f.name), logsSubject(f.name)]),
     allowResponses: true,
   }),
+  /**
+   * A replica registers with the NATS services framework (`nats micro`): it answers `$SRV.PING`,
+   * `$SRV.INFO` and `$SRV.STATS` for all, for `jetfn` and for its own id, and each function's
+   * status endpoint `fn.status.<fn>`.
+   */
+  registerService: (s) => ({
+    subscribe: ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${SERVICE_NAME}`, `$SRV.*.${SERVICE_NAME}.*`, ...s.functions.map((f) => statusSubject(f.name))],
+    allowResponses: true,
+  }),
+  /** Asking the replicas what they run (`nats micro ls/info/stats jetfn`, the status endpoints). */
+  readServices: (s) => ({ publish: ['$SRV.PING', '$SRV.INFO', '$SRV.STATS', `$SRV.*.${SERVICE_NAME}`, `$SRV.*.${SERVICE_NAME}.*`, ...s.functions.map((f) => statusSubject(f.name))] }),
   /** Following a function's events and log lines (`fn logs`, `fn invoke`). */
   watchEvents: (s) => perFunction(s, (f) => ({ publish: [watchSubject(f.name)], subscribe: [eventsSubject(f.name), logsSubject(f.name)] })),
 } satisfies Record<string, Capability>
 
 export type CapabilityName = keyof typeof CAPABILITIES
 
-const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLetters', 'watchEvents']
+const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLetters', 'watchEvents', 'readServices']
 
 /** The capabilities of each role. */
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>> = Object.freeze({
-  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'bindReplays', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits'],
+  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'bindReplays', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits', 'registerService'],
   deployer: [
     ...VIEWER,
     'readBundles',

@@ -56,6 +56,18 @@ interface FnTotals {
   sumMs: number
 }
 
+/** A function's totals in this replica, as {@link ReplicaMetrics.totals} reads them. */
+export interface FunctionTotals {
+  ok: number
+  retried: number
+  deadLettered: number
+  /** Invocations that ran a handler, and their total run time, ms. */
+  count: number
+  sumMs: number
+  /** Per-bucket counts of run times; bounds are {@link DURATION_BUCKETS_S}, the last slot is `+Inf`. */
+  buckets: Float64Array
+}
+
 /** Options of {@link ReplicaMetrics}. */
 export interface ReplicaMetricsOptions {
   log: Logger
@@ -230,6 +242,13 @@ export class ReplicaMetrics implements InvocationObserver {
 
   logs(): void {
     // Log lines are not metrics.
+  }
+
+  /** What this replica settled of a function since it started (undefined before its first message). */
+  totals(fn: string): FunctionTotals | undefined {
+    const t = this.#totals.get(fn)
+    if (!t) return undefined
+    return { ok: t.ok, retried: t.retried, deadLettered: t.deadLettered, count: t.count, sumMs: t.sumMs, buckets: t.buckets.slice() }
   }
 
   /** Consumer info of every function the replica runs, at most {@link CONSUMER_INFO_TTL_MS} old. */

@@ -11,6 +11,7 @@ import { ReplicaMetrics } from '../observe/metrics.ts'
 import { RegistryFollower, type RegistryFollowerOptions } from './registry-follower.ts'
 import { Replica } from './replica.ts'
 import { startTracing } from '../trace/start-tracing.ts'
+import { ReplicaService } from '../observe/replica-service.ts'
 import { hostname } from 'node:os'
 
 /** Options of {@link runReplica}. */
@@ -56,6 +57,7 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
   metrics.attach(replica)
   let follower: RegistryFollower | undefined
   let health: HealthServer | undefined
+  const service = new ReplicaService({ nc: replica.nc, source: replica, totals: (fn) => metrics.totals(fn), log: opts.log.child({ component: 'service' }) })
   try {
     const provision = opts.config.provision
     registry = await Registry.open(replica.nc, { replicas: opts.config.jetfn.replicas, log: opts.log.child({ component: 'registry' }), provision })
@@ -68,11 +70,13 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
       ...(opts.onApplied ? { onApplied: opts.onApplied } : {}),
     })
     await follower.start()
+    await service.start()
     const following = follower
     // Not ready while the registry is not followed: a replica that misses deploys runs stale code.
     health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => [...replica.readiness(), ...following.problems()], opts.log.child({ component: 'http' }), metrics)
   } catch (err) {
     follower?.stop()
+    await service.stop()
     await replica.stop(0)
     await tracer?.shutdown()
     throw err
@@ -87,6 +91,8 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
     stop(graceMs?: number) {
       stopping ??= (async () => {
         follower?.stop()
+        // Off `nats micro ls` first: a draining replica is no longer a service to call.
+        await service.stop()
         await replica.stop(graceMs)
         await health?.close()
         // Last: the spans of the messages settled while draining go too.

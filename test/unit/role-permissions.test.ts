@@ -85,8 +85,8 @@ describe('rolePermissions', () => {
     expect(set.replica.publish.filter((s) => s.startsWith('$KV.'))).toEqual(['$KV.FN_RATES.charge'])
     expect(set.viewer.publish.filter((s) => s.startsWith('$KV.'))).toEqual([])
     expect(set.viewer.publish.filter((s) => writes.test(s) || s.startsWith('$O.'))).toEqual([])
-    // A viewer publishes nothing to the functions or their outputs.
-    expect(set.viewer.publish.filter((s) => !s.startsWith('$JS.') && !s.startsWith('fn.watch.'))).toEqual([])
+    // A viewer publishes nothing to the functions or their outputs (only watch requests and `nats micro` questions).
+    expect(set.viewer.publish.filter((s) => !s.startsWith('$JS.') && !s.startsWith('fn.watch.') && !s.startsWith('$SRV.') && !s.startsWith('fn.status.'))).toEqual([])
   })
 
   it('lets a deployer provision each function’s consumer by name, write its manifest, and do all a viewer does', () => {
