@@ -1,9 +1,9 @@
 /**
  * A replica's HTTP endpoints: `/healthz` (the process is alive), `/readyz` (connected, and
- * every function's consumer running; 503 with the reasons otherwise) and `/metrics` (Prometheus
- * text). Port 0 disables it.
+ * every function's consumer running; 503 with the reasons otherwise), `/metrics` (Prometheus
+ * text) and, when given, the dashboard (`/`, `/dashboard/*`, `/api/*`). Port 0 disables it.
  */
-import { createServer, type Server } from 'node:http'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { Logger } from 'pino'
 
 /** What `/readyz` asks: a list of reasons the replica is not ready; empty means ready. */
@@ -15,15 +15,22 @@ export interface MetricsEndpoint {
   render(): Promise<string>
 }
 
+/** Answers the requests it owns (returns true), leaves the rest (false): the dashboard. */
+export interface RouteHandler {
+  handle(req: IncomingMessage, res: ServerResponse): boolean
+  close?(): void
+}
+
 export interface HealthServer {
   port: number
   close(): Promise<void>
 }
 
-export async function startHealthServer(port: number, ready: ReadinessCheck, log: Logger, metrics?: MetricsEndpoint): Promise<HealthServer | undefined> {
+export async function startHealthServer(port: number, ready: ReadinessCheck, log: Logger, metrics?: MetricsEndpoint, dashboard?: RouteHandler): Promise<HealthServer | undefined> {
   if (port === 0) return undefined
   const server: Server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0]
+    if (dashboard?.handle(req, res)) return
     if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n')
     } else if (path === '/readyz') {
@@ -50,6 +57,12 @@ export async function startHealthServer(port: number, ready: ReadinessCheck, log
   log.info({ port: actual }, 'health endpoints listening')
   return {
     port: actual,
-    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+    close: () =>
+      new Promise<void>((resolve) => {
+        dashboard?.close?.()
+        server.close(() => resolve())
+        // Open tails (server-sent events) would hold the close back.
+        server.closeAllConnections()
+      }),
   }
 }

@@ -12,6 +12,8 @@ import { RegistryFollower, type RegistryFollowerOptions } from './registry-follo
 import { Replica } from './replica.ts'
 import { startTracing } from '../trace/start-tracing.ts'
 import { ReplicaService } from '../observe/replica-service.ts'
+import { Dashboard } from '../http/dashboard/dashboard.ts'
+import { jetstream } from '@nats-io/jetstream'
 import { hostname } from 'node:os'
 
 /** Options of {@link runReplica}. */
@@ -73,7 +75,18 @@ export async function runReplica(opts: RunReplicaOptions): Promise<RunningReplic
     await service.start()
     const following = follower
     // Not ready while the registry is not followed: a replica that misses deploys runs stale code.
-    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => [...replica.readiness(), ...following.problems()], opts.log.child({ component: 'http' }), metrics)
+    const httpLog = opts.log.child({ component: 'http' })
+    const dashboard = new Dashboard({
+      nc: replica.nc,
+      jsm: replica.jsm,
+      js: jetstream(replica.nc),
+      registry,
+      dlqStream: opts.config.dlq.stream,
+      token: opts.config.http.token,
+      replica: replica.id,
+      log: httpLog.child({ component: 'dashboard' }),
+    })
+    health = await startHealthServer(opts.httpPort ?? opts.config.http.port, () => [...replica.readiness(), ...following.problems()], httpLog, metrics, dashboard)
   } catch (err) {
     follower?.stop()
     await service.stop()
