@@ -82,6 +82,12 @@ function checkConfig(loaded: LoadedConfig, cwd: string): void {
       hint: 'leave nats.servers out of the image: the Deployment sets NATS_URL from the Secret',
     })
   }
+  const token = config.http.token
+  if (token !== undefined && [JSON.stringify(token), `'${token}'`, `\`${token}\``].some((literal) => loaded.code.includes(literal))) {
+    throw new FnError(FnErrorCode.K8sFailed, `${label}: 'http.token' is written in the file, and the image would carry it`, {
+      hint: 'read it from the environment (token: process.env.JETFN_HTTP_TOKEN) and set that variable from a Secret of your own',
+    })
+  }
   for (const [field, kind] of Object.entries(SECRET_CONFIG_FIELDS) as Array<[keyof typeof SECRET_CONFIG_FIELDS, NatsAuthKind]>) {
     const value = config.nats[field]
     // The image copies the config file: a credential written in it would ship in every layer. The

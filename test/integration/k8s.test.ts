@@ -158,6 +158,7 @@ describe('fn k8s', () => {
   // The same refusals in-process: the CLI path is the one above; each process costs seconds.
   it.each([
     ['credentials in a server URL', { config: { nats: { servers: ['nats://app:hunter2-secret@nats.example.com:4222'] } } }, "fn.config.ts: 'nats.servers' has credentials in a URL, and the image would carry them"],
+    ['a dashboard token written in the file', { config: { http: { token: 'hunter2-dashboard-token' } } }, "fn.config.ts: 'http.token' is written in the file, and the image would carry it"],
     ['a disabled health port', { config: { http: { port: 0 } } }, "fn.config.ts: 'http.port' is 0: the Deployment's probes need /healthz and /readyz"],
     ['jetfn as a dev dependency', { pkg: { name: 'orders', version: '1.0.0', devDependencies: { jetfn: '^0.1.0' } } }, `package.json: 'jetfn' must be in "dependencies" (it is in "devDependencies")`],
   ] as Array<[string, ProjectSpec, string]>)('refuses %s', async (_, spec, message) => {
