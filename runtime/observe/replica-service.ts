@@ -46,6 +46,7 @@ export interface FunctionServiceStats {
   averageMs: number | null
 }
 
+/** A replica's registration with the NATS services framework, kept in step with the functions it runs. */
 export class ReplicaService {
   readonly #nc: NatsConnection
   readonly #source: ServiceSource

@@ -111,4 +111,42 @@ describe('dashboard', () => {
     await expect.poll(() => cell(page, gate, 'OK')).toBe('1')
     await page.screenshot({ path: join(shots, 'dashboard-overview.png') })
   })
+
+  it('purges only when confirmed with the name, and rolls back, pauses and resumes through the API', async () => {
+    const prefix = uniquePrefix()
+    const port = await freePort()
+    const latch = join(tmpdir(), `${prefix}.never`)
+    const p = await t.project(prefix, functions(prefix, latch), { http: { port, token: TOKEN } })
+    const gate = `${prefix}_gate`
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const first = (await t.registry.get(gate))!.version
+    await writeFile(join(p.functionsDir, 'gate.ts'), functions(prefix, latch)['gate.ts']!.replace('gate closed', 'still closed'))
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const replica = spawnStart(p, t.server.url)
+    t.replicas.push(replica)
+    await replica.waitFor((r) => r.msg === 'replica ready', 'replica ready')
+    const post = (path: string, body: unknown) =>
+      fetch(`http://127.0.0.1:${port}/api/functions/${gate}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${TOKEN}` }, body: JSON.stringify(body) })
+
+    await t.js.publish(`${prefix}.in.gate`, '{"orderId":"o-1"}')
+    await t.js.publish(`${prefix}.in.gate`, '{"orderId":"o-2"}')
+    const listed = async () => (await (await fetch(`http://127.0.0.1:${port}/api/functions/${gate}/dead-letters?q=o-2`)).json()) as { total: number; deadLetters: Array<{ error: string }> }
+    await expect.poll(async () => (await listed()).total, { timeout: 15_000 }).toBe(2)
+    expect((await listed()).deadLetters.map((d) => d.error)).toEqual(['NonRetryableError: still closed for order o-2'])
+
+    const unconfirmed = await post('dead-letters/purge', { confirm: 'something else' })
+    expect(unconfirmed.status).toBe(400)
+    expect((await listed()).total).toBe(2)
+    expect(await (await post('dead-letters/purge', { confirm: gate })).json()).toEqual({ purged: 2 })
+    expect((await listed()).total).toBe(0)
+
+    expect(await (await post('rollback', { to: first.slice(0, 12) })).json()).toMatchObject({ to: first })
+    expect((await t.registry.get(gate))!.version).toBe(first)
+
+    expect((await post('pause', {})).status).toBe(200)
+    const paused = async () => ((await (await fetch(`http://127.0.0.1:${port}/api/functions/${gate}`)).json()) as { function: { pausedUntil: string | null } }).function.pausedUntil
+    await expect.poll(paused).not.toBeNull()
+    expect((await post('resume', {})).status).toBe(200)
+    await expect.poll(paused).toBeNull()
+  })
 })

@@ -34,6 +34,8 @@ import { FIGURES_WINDOW_MS, LiveStats, type LiveFigures } from './live-stats.ts'
 const MAX_LISTED = 500
 /** Largest request body accepted, bytes. */
 const MAX_BODY = 64 * 1024
+/** How long a dead-letter listing is reused between dashboard polls, ms. */
+const LISTING_TTL_MS = 2_000
 /** How long `fn ls`'s figures are reused between dashboard polls, ms. */
 const STATUS_TTL_MS = 500
 
@@ -52,6 +54,13 @@ export interface DashboardContext {
   log: Logger
 }
 
+/** `GET /api/functions/<fn>/dead-letters`: how many in all, the kinds seen, and the matches, newest first. */
+export interface DeadLetterListing {
+  total: number
+  kinds: string[]
+  deadLetters: DeadLetterSummaryJson[]
+}
+
 /** One function in `GET /api/functions`. */
 export type FunctionView = FunctionStatus & { live: LiveFigures }
 
@@ -65,8 +74,11 @@ class HttpError extends Error {
   }
 }
 
+/** Answers the dashboard's `/api/` requests (see the table above) for one replica. */
 export class DashboardApi {
   readonly #c: DashboardContext
+  /** Dead-letter listings by function and filter, reused for {@link LISTING_TTL_MS}: each reads every header of the function's DLQ. */
+  readonly #listings = new Map<string, { at: number; value: Promise<DeadLetterListing> }>()
   readonly #live: LiveStats
   readonly #mode: WriteMode
   #statuses: { at: number; value: Promise<FunctionStatus[]> } | undefined
@@ -110,6 +122,7 @@ export class DashboardApi {
         const body = await readBody(req)
         const result = await this.#write(fn, what, arg, body)
         this.#statuses = undefined
+        this.#listings.clear()
         this.#c.log.info({ fn, action: arg ? `${what} ${arg}` : what, from: req.socket.remoteAddress }, 'dashboard write')
         return json(res, 200, result)
       }
@@ -135,10 +148,22 @@ export class DashboardApi {
     return { replica: this.#c.replica, write: this.#mode, windowMs: FIGURES_WINDOW_MS, function: status ? { ...status, live: this.#live.figures(fn) } : null, versions }
   }
 
-  async #deadLetters(fn: string, query: URLSearchParams): Promise<{ total: number; kinds: string[]; deadLetters: DeadLetterSummaryJson[] }> {
-    const dlq = await this.#dlq(fn)
+  #deadLetters(fn: string, query: URLSearchParams): Promise<DeadLetterListing> {
     const kind = query.get('kind') || undefined
     const text = query.get('q')?.toLowerCase() || undefined
+    const key = JSON.stringify([fn, kind, text])
+    const now = Date.now()
+    const cached = this.#listings.get(key)
+    if (cached && now - cached.at < LISTING_TTL_MS) return cached.value
+    for (const [k, v] of this.#listings) if (now - v.at >= LISTING_TTL_MS) this.#listings.delete(k)
+    const value = this.#listDeadLetters(fn, kind, text)
+    this.#listings.set(key, { at: now, value })
+    value.catch(() => this.#listings.delete(key))
+    return value
+  }
+
+  async #listDeadLetters(fn: string, kind: string | undefined, text: string | undefined): Promise<DeadLetterListing> {
+    const dlq = await this.#dlq(fn)
     const kinds = new Set<string>()
     const found: DeadLetterSummaryJson[] = []
     let total = 0

@@ -55,6 +55,7 @@ interface Ring {
 
 const OUTCOME = { ok: 0, retried: 1, 'dead-lettered': 2 } as const
 
+/** Gathers every replica's invocation events while a dashboard is open: figures per function and live tails. */
 export class LiveStats {
   readonly #nc: NatsConnection
   readonly #log: Logger
