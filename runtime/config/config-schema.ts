@@ -199,7 +199,7 @@ export const fnConfigSchema = z
         token: z.string().min(16).optional(),
       })
       .prefault({})
-      .transform(({ port, token }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const), token })),
+      .transform(({ port, token }) => ({ port: port ?? DEFAULT_HTTP_PORT, portSource: port === undefined ? ('default' as const) : ('config' as const), ...(token === undefined ? {} : { token }) })),
     otel: z
       .strictObject({
         endpoint: z

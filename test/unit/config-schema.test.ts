@@ -33,6 +33,7 @@ describe('resolveConfig', () => {
       pool: { threads: availableParallelism(), maxOldGenerationSizeMb: 512, env: ['NODE_ENV', 'TZ', 'LANG', 'LC_*', 'PATH', 'HOME', 'TMPDIR'] },
       dlq: { stream: 'FN_DLQ', subjectPrefix: 'fn.dlq' },
       http: { port: 8787, portSource: 'default' },
+      otel: { exportDelayMs: 1_000 },
       jetfn: {},
       provision: true,
       auth: { outputs: [] },
@@ -174,7 +175,7 @@ describe('resolveConfig', () => {
     expect(failure({ nats: { servrs: 'x' }, shutdown: 1 }).message).toBe(
       [
         "fn.config.ts: 'nats.servrs' is not a known field (expected one of 'servers', 'token', 'user', 'pass', 'nkeySeed', 'nkeySeedFile', 'credsFile', 'tls', 'name')",
-        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'jetfn', 'provision', 'auth', 'shutdownGrace', 'functionsDir')",
+        "fn.config.ts: 'shutdown' is not a known field (expected one of 'nats', 'streams', 'defaults', 'pool', 'dlq', 'http', 'otel', 'jetfn', 'provision', 'auth', 'shutdownGrace', 'functionsDir')",
       ].join('\n'),
     )
   })
