@@ -84,12 +84,28 @@ export interface FnEvent<T = unknown> {
   time: Date
   /** The stream the message comes from. */
   stream: string
+  /**
+   * For a `schedule` function: the instant of this tick, to the second (when the server produced
+   * it; after the server was down, the moment it came back). Unset for other messages.
+   */
+  scheduledAt?: Date
+  /** For a `schedule` function: when the next tick is due, as the server computed it. */
+  nextAt?: Date
 }
 
 /** Options of {@link FnContext.publish}. */
 export interface PublishOptions {
   /** Headers to send with the message. */
   headers?: Record<string, string | string[]>
+  /**
+   * Deliver the message this long after the call (`'10m'`, or ms) instead of at once: it is kept
+   * as an `@at` schedule in stream `FN_SCHEDULES` (nats-server 2.12 or newer) and published to
+   * `subject` when due, with the same `Nats-Msg-Id` dedupe as other outputs. Not with `at`.
+   * Default: none (published when the handler resolves).
+   */
+  delay?: Duration
+  /** Deliver the message at this instant (a past one: at once), as for `delay`. Not with `delay`. Default: none. */
+  at?: Date
 }
 
 /** What a handler gets besides the event. */
@@ -156,6 +172,24 @@ export interface ConcurrencyOptions<T = unknown> {
   limit?: number
 }
 
+/**
+ * When a function runs on its own: a cron spec with six fields, seconds first
+ * (`'0 0 9 * * mon-fri'`, or `@hourly`, `@daily`, …) in an IANA time zone (`tz`, default UTC;
+ * nats-server needs tzdata), or a fixed interval (`every`, at least `'1s'`). Needs nats-server 2.14.
+ */
+export type Schedule = { cron: string; tz?: string } | { every: Duration }
+
+/**
+ * Of a burst of messages with the same key, run once, `period` after the last, with the last.
+ * Needs nats-server 2.12.
+ */
+export interface Debounce<T = unknown> {
+  /** What groups messages: see {@link KeySpec}. */
+  key: KeySpec<T>
+  /** Quiet time after the last message of a key before the function runs; 1s to 1d. */
+  period: Duration
+}
+
 /** Where a new consumer starts: see {@link FunctionDefinition.startFrom}. */
 export type StartFrom = 'new' | 'all' | { seq: number } | { time: Date | string }
 
@@ -180,8 +214,26 @@ export interface FunctionDefinition<S extends FnSchema | undefined = undefined, 
   key?: KeySpec<EventData<S, D>>
   /** Name: letters, digits, `-`, `_`, at most 64 characters. Default: the file's name without extension. */
   name?: string
-  /** Filter subject the function consumes (`orders.created`, `orders.*`); must fall in a stream. */
-  subject: string
+  /**
+   * Filter subject the function consumes (`orders.created`, `orders.*`); must fall in a stream.
+   * Required unless `schedule` is given (and then not allowed).
+   */
+  subject?: string
+  /**
+   * Run on a schedule instead of on messages: `{ cron: '0 0 9 * * mon-fri', tz: 'Europe/Berlin' }`
+   * or `{ every: '5m' }`. The schedule lives in stream `FN_SCHEDULES`; the server fires it, so
+   * each tick runs once however many replicas run. `event.scheduledAt` is the tick's instant and
+   * `event.data` is `{ function, schedule, tz }`. A tick whose run fails is retried as any message
+   * until the next tick replaces it; after downtime, the ticks missed run once, not once each.
+   * `fn deploy` writes the schedule, a redeploy replaces it, `fn rm` removes it. Needs nats-server
+   * 2.14. Default: none.
+   */
+  schedule?: Schedule
+  /**
+   * Of a burst of messages with the same key, run once, `period` after the last, with the last
+   * message (subject, headers and payload as published). Default: every message runs.
+   */
+  debounce?: Debounce<EventData<S, D>>
   /** Validates `event.data`; a message that fails it is dead-lettered at once. Default: none. */
   schema?: S
   /** `'json'` parses the payload; `'binary'` hands over the bytes (no `schema` then). Default: 'json'. */

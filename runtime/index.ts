@@ -8,6 +8,7 @@ export { defineFunction, defineConfig } from './define.ts'
 export type {
   ConfigDefinition,
   ConcurrencyOptions,
+  Debounce,
   Decode,
   DefinedConfig,
   DefinedFunction,
@@ -22,6 +23,7 @@ export type {
   PublishOptions,
   RateLimit,
   RetryOptions,
+  Schedule,
   StartFrom,
   StreamConfig,
 } from './define.ts'

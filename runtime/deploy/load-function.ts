@@ -71,5 +71,6 @@ export function toRunnable(built: Omit<BuiltFunction, 'file'>, stream: string): 
     ...(o.rateLimit ? { rateLimit: o.rateLimit } : {}),
     ...(o.maxInFlight ? { maxInFlight: o.maxInFlight } : {}),
     ...(o.keyed ? { keyed: o.keyed } : {}),
+    ...(o.debounce ? { debounce: o.debounce } : {}),
   }
 }

@@ -74,6 +74,13 @@ const optionsSchema = z.object({
       rate: z.object({ limit: z.number().int().positive(), perMs: z.number().positive(), burst: z.number().int().positive() }).optional(),
     })
     .optional(),
+  schedule: z.union([z.object({ cron: z.string(), tz: z.string().optional() }), z.object({ everyMs: z.number().positive() })]).optional(),
+  debounce: z
+    .object({
+      key: z.union([z.object({ wildcard: z.number().int().positive(), token: z.number().int().nonnegative() }), z.object({ header: z.string() }), z.object({ function: z.literal(true) })]),
+      periodMs: z.number().positive(),
+    })
+    .optional(),
   retry: z.object({ maxDeliver: z.number().int().positive(), backoffMs: z.array(z.number().nonnegative()), jitter: z.number().min(0).max(1) }),
 })
 

@@ -12,6 +12,8 @@ import { durationMs as durationField } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { defaultBurst } from '../rate/gcra.ts'
 import { keySpecSchema, resolveKey, type ResolvedKey } from '../keys/key-spec.ts'
+import { isTimeZone, parseCron } from '../schedule/cron-spec.ts'
+import { tickSubject } from '../schedule/schedule-subjects.ts'
 
 /** Longest function name: it becomes part of consumer names, DLQ subjects and KV keys. */
 export const MAX_FUNCTION_NAME_LENGTH = 64
@@ -46,6 +48,44 @@ const startFromSchema = z.unknown().transform((v, ctx): ResolvedStartFrom => {
   if (!d || Number.isNaN(d.getTime())) return fail(`must be a Date or an ISO time (got ${quoteValue(t)})`, ['time'])
   return { time: d.toISOString() }
 })
+
+/** `schedule` as written: `{ cron, tz? }` or `{ every }`. */
+const scheduleSchema = z.unknown().transform((v, ctx): ResolvedSchedule => {
+  const fail = (message: string, path: PropertyKey[] = []) => {
+    ctx.addIssue({ code: 'custom', input: v, path, message })
+    return z.NEVER
+  }
+  const shape = `must be { cron: '<sec> <min> <hour> <day> <month> <weekday>', tz?: 'Area/City' } or { every: '5m' } (got ${quoteValue(v)})`
+  if (typeof v !== 'object' || v === null) return fail(shape)
+  const o = v as Record<string, unknown>
+  const keys = Object.keys(o)
+  if ('every' in o) {
+    if (keys.length !== 1) return fail(`takes no other field with 'every' (got ${quoteValue(v)})`)
+    const parsed = durationField({ min: 1_000, max: MAX_EVERY_MS }).safeParse(o.every)
+    if (!parsed.success) return fail(parsed.error.issues[0]!.message, ['every'])
+    return { everyMs: parsed.data }
+  }
+  if (!('cron' in o) || keys.some((k) => k !== 'cron' && k !== 'tz')) return fail(shape)
+  if (typeof o.cron !== 'string') return fail(`must be a string (got ${quoteValue(o.cron)})`, ['cron'])
+  const cron = parseCron(o.cron)
+  if (typeof cron === 'string') return fail(cron, ['cron'])
+  if (o.tz !== undefined && (typeof o.tz !== 'string' || !isTimeZone(o.tz))) return fail(`must be an IANA time zone such as 'Europe/Berlin' (got ${quoteValue(o.tz)})`, ['tz'])
+  return o.tz === undefined ? { cron: o.cron.trim() } : { cron: o.cron.trim(), tz: o.tz as string }
+})
+
+/** Longest `schedule.every`: 366 days. */
+export const MAX_EVERY_MS = 366 * 86_400_000
+/** Longest `debounce.period`: one day. */
+export const MAX_DEBOUNCE_MS = 86_400_000
+
+/** `schedule` resolved: a cron spec (six fields, seconds first) in a time zone, or an interval in ms. */
+export type ResolvedSchedule = { cron: string; tz?: string } | { everyMs: number }
+
+/** `debounce` resolved: the key against the subject, and the quiet period in ms. */
+export interface ResolvedDebounce {
+  key: ResolvedKey
+  periodMs: number
+}
 
 /** Longest `rateLimit.per`: one day. */
 export const MAX_RATE_PERIOD_MS = 86_400_000
@@ -95,7 +135,9 @@ const concurrencySchema = z.unknown().transform((v, ctx): number | z.output<type
 
 const functionOptionsSchema = z.strictObject({
   name: z.string().optional(),
-  subject: natsSubject(),
+  subject: natsSubject().optional(),
+  schedule: scheduleSchema.optional(),
+  debounce: z.strictObject({ key: keySpecSchema, period: durationField({ min: 1_000, max: MAX_DEBOUNCE_MS }) }).optional(),
   decode: z.enum(['json', 'binary']).optional(),
   startFrom: startFromSchema.optional(),
   concurrency: concurrencySchema.optional(),
@@ -135,8 +177,12 @@ export type FunctionOptionsInput = z.input<typeof functionOptionsSchema>
 export interface ResolvedFunctionOptions {
   /** From `name`, else the file's base name without extension. */
   name: string
-  /** The filter subject. */
+  /** The filter subject; for a `schedule` function, where its ticks arrive (`fn.schedule.<name>`). */
   subject: string
+  /** When the function runs on its own (`schedule`); it then has no subject of its own. */
+  schedule?: ResolvedSchedule | undefined
+  /** Runs once per key, `periodMs` after the last message of a burst (`debounce`). */
+  debounce?: ResolvedDebounce | undefined
   /** How the payload becomes `event.data`. */
   decode: 'json' | 'binary'
   /** Whether the function validates `event.data` with a schema. */
@@ -190,6 +236,14 @@ function exportProblems(raw: Record<string, unknown>): Problem[] {
   } else if (raw.decode === 'binary' && (raw.schema !== undefined || raw.hasSchema === true)) {
     problems.push({ path: ['schema'], message: "cannot be used with decode 'binary': a schema validates parsed JSON" })
   }
+  if (raw.schedule !== undefined) {
+    if (raw.subject !== undefined) problems.push({ path: ['schedule'], message: `cannot be used with 'subject': a scheduled function's ticks come on its own subject (got subject ${quoteValue(raw.subject)})` })
+    if (raw.startFrom !== undefined) problems.push({ path: ['startFrom'], message: "cannot be used with 'schedule': missed ticks are not replayed" })
+    if (raw.debounce !== undefined) problems.push({ path: ['debounce'], message: "cannot be used with 'schedule'" })
+    if (raw.key !== undefined) problems.push({ path: ['key'], message: "cannot be used with 'schedule': ticks have no key" })
+  } else if (raw.subject === undefined) {
+    problems.push({ path: ['subject'], message: "must be a subject to consume, or give 'schedule' for a function that runs on a schedule" })
+  }
   return problems
 }
 
@@ -213,7 +267,7 @@ function keyingOf(o: ParsedOptions, problems: Problem[]): ResolvedKeying | undef
     return undefined
   }
   const path = o.key !== undefined ? ['key'] : c?.key !== undefined ? ['concurrency', 'key'] : ['rateLimit', 'key']
-  const key = resolveKey(spec, o.subject)
+  const key = resolveKey(spec, o.subject ?? '')
   if (typeof key === 'string') {
     problems.push({ path, message: key })
     return undefined
@@ -263,6 +317,11 @@ export function resolveFunctionOptions(
   }
 
   const o = result.data
+  // The wildcard of a debounce key must exist in the subject.
+  const debounceKey = o.debounce && o.subject !== undefined ? resolveKey(o.debounce.key, o.subject) : undefined
+  if (typeof debounceKey === 'string') {
+    throw new FnError(FnErrorCode.FunctionInvalid, formatIssues([asIssue({ path: ['debounce', 'key'], message: debounceKey })], { file: opts.file }))
+  }
   const d = opts.defaults
   const retry = Object.freeze({
     maxDeliver: o.retry?.maxDeliver ?? d.retry.maxDeliver,
@@ -271,7 +330,9 @@ export function resolveFunctionOptions(
   })
   return Object.freeze({
     name,
-    subject: o.subject,
+    subject: o.schedule ? tickSubject(name) : o.subject!,
+    ...(o.schedule ? { schedule: Object.freeze(o.schedule) } : {}),
+    ...(o.debounce && debounceKey ? { debounce: Object.freeze({ key: debounceKey, periodMs: o.debounce.period }) } : {}),
     decode: o.decode ?? 'json',
     hasSchema: o.hasSchema ?? o.schema !== undefined,
     concurrency: (typeof o.concurrency === 'number' ? o.concurrency : o.concurrency?.replica) ?? d.concurrency,
@@ -280,7 +341,8 @@ export function resolveFunctionOptions(
     timeoutMs: o.timeout ?? d.timeoutMs,
     timeoutGraceMs: o.timeoutGrace ?? d.timeoutGraceMs,
     ackWaitMs: o.ackWait ?? d.ackWaitMs,
-    startFrom: o.startFrom ?? 'new',
+    // The ticks' stream is a work queue: its consumers start at what it holds (only ticks not yet run).
+    startFrom: o.schedule ? 'all' : (o.startFrom ?? 'new'),
     // A rate limit per key is kept by the owner of the function (see keyed.rate), not in FN_RATES.
     ...(o.rateLimit && o.rateLimit.key === undefined ? { rateLimit: resolveRate(o.rateLimit) } : {}),
     retry,

@@ -1,5 +1,5 @@
 import type { RetryPolicy } from '../settle/backoff.ts'
-import type { ResolvedKeying, ResolvedRateLimit, ResolvedStartFrom } from './function-options.ts'
+import type { ResolvedDebounce, ResolvedKeying, ResolvedRateLimit, ResolvedStartFrom } from './function-options.ts'
 
 /** A function as a replica runs it: resolved options plus where its code is. */
 export interface RunnableFunction {
@@ -23,4 +23,6 @@ export interface RunnableFunction {
   maxInFlight?: number | undefined
   /** Grouping by key; unset: messages are independent. */
   keyed?: ResolvedKeying | undefined
+  /** Runs once per key after a quiet period (`debounce`); unset: every message runs. */
+  debounce?: ResolvedDebounce | undefined
 }
