@@ -24,6 +24,11 @@ import { mapLimit } from './map-limit.ts'
 import { BUNDLES_BUCKET, sameDeployment, type FunctionManifest } from './manifest.ts'
 import type { Registry } from './registry.ts'
 import { endFinishedReplays } from './replay-function.ts'
+import { hasFeature, UPGRADE_HINT, type ServerFeature } from '../nats/server-features.ts'
+import { ensureSchedulesStream } from '../schedule/schedules-stream.ts'
+import { removeSchedules, writeSchedule } from '../schedule/function-schedule.ts'
+import { SCHEDULES_STREAM } from '../schedule/schedule-subjects.ts'
+import type { ResolvedFunctionOptions } from '../function/function-options.ts'
 
 /** What a deploy did to one function. */
 export interface DeployResult {
@@ -111,9 +116,17 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     if (other) failures.push(new FnError(FnErrorCode.FunctionInvalid, `${p.built.file}: function name '${p.built.options.name}' is also used by ${other}`))
     byName.set(p.built.options.name, p.built.file)
   }
+  // A schedule or debounce the connected server cannot keep is refused before anything is written.
+  if (version !== undefined) {
+    for (const p of picked) {
+      const feature = neededFeature(p.built.options)
+      const reason = feature && missingFeature(feature, version)
+      if (reason) failures.push(new FnError(FnErrorCode.ServerUnsupported, `${p.built.file}: ${reason}`, { hint: UPGRADE_HINT }))
+    }
+  }
   if (failures.length > 0) {
     // Nothing is written unless everything is deployable.
-    throw new FnError(failures[0]!.code, failures.map((f) => f.message).join('\n'), { cause: failures[0], hint: 'nothing was deployed' })
+    throw new FnError(failures[0]!.code, failures.map((f) => f.message).join('\n'), { cause: failures[0], hint: failures[0]!.code === FnErrorCode.ServerUnsupported ? `${UPGRADE_HINT}; nothing was deployed` : 'nothing was deployed' })
   }
   // A deployer provisions what it deploys onto (DESIGN): the configured streams its functions
   // use, then each function's consumer, so that `startFrom: 'new'` counts from this deploy.
@@ -126,6 +139,8 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     // Everything a bind-only replica needs and may not create: the DLQ and its payload store.
     await ensureStream(opts.jsm, dlqStreamSpec(opts.config, opts.server), log, { own: true })
     await ensurePayloadsBucket(opts.jsm, dlqReplicas(opts.config, opts.server), log)
+    // Schedules, delayed outputs and debounce live in FN_SCHEDULES, where the server has them.
+    if (hasFeature('delayed messages', version)) await ensureSchedulesStream(opts.jsm, ownReplicas(opts.server, opts.config.jetfn.replicas), log)
   }
   // Shared rate limits keep their state in FN_RATES, which bind-only replicas only open.
   if (picked.some((p) => p.built.options.rateLimit)) await openRates(opts.jsm.jetstream(), { create: true, replicas: ownReplicas(opts.server, opts.config.jetfn.replicas) })
@@ -155,6 +170,7 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
       // Unchanged, but its consumer may have been lost: bind-only replicas wait for a deploy to
       // bring it back (a provisioning replica would have made it again itself).
       const { created } = await ensureConsumer(opts.jsm, spec, log)
+      if (built.options.schedule) await writeSchedule(opts.jsm.jetstream(), opts.jsm, manifest.name, built.options.schedule).catch((err: unknown) => refusedSchedule(built.file, err))
       results.push({ name: manifest.name, file: built.file, status: 'unchanged', version: manifest.version, ...(created ? { consumerRecreated: true } : {}) })
       continue
     }
@@ -167,6 +183,9 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
     // stream gets a new consumer there, paused as the old one was.
     const pauseUntil = current && current.stream !== stream ? await carriedPause(opts.jsm, current) : undefined
     const { created } = await ensureConsumer(opts.jsm, { ...spec, ...(pauseUntil ? { pauseUntil } : {}) }, log)
+    // The schedule is written (or replaced) before the manifest: a spec the server refuses deploys nothing new.
+    if (built.options.schedule) await writeSchedule(opts.jsm.jetstream(), opts.jsm, manifest.name, built.options.schedule).catch((err: unknown) => refusedSchedule(built.file, err))
+    else if (current?.options.schedule || current?.options.debounce) await removeSchedules(opts.jsm, manifest.name)
     await opts.registry.put(manifest)
     const result: DeployResult = { name: manifest.name, file: built.file, status: current ? 'updated' : 'created', version: manifest.version, previous: current?.version }
     if (current && created && current.stream === stream) result.consumerRecreated = true
@@ -176,6 +195,17 @@ export async function deployFunctions(opts: DeployOptions): Promise<DeployResult
   // Replays (`fn replay`) that have run to their end: their consumers and entries go.
   for (const { built } of picked) await endFinishedReplays({ jsm: opts.jsm, registry: opts.registry }, built.options.name)
   return results
+}
+
+/** The server feature a function's options need, if any. */
+function neededFeature(o: ResolvedFunctionOptions): ServerFeature | undefined {
+  if (o.schedule) return 'cron schedules'
+  if (o.debounce) return 'delayed messages'
+  return undefined
+}
+
+function refusedSchedule(file: string, err: unknown): never {
+  throw new FnError(FnErrorCode.FunctionInvalid, `${file}: the server refused the schedule: ${(err as Error).message}`, { cause: err, hint: `a time zone needs tzdata on every nats-server; nothing changed in ${SCHEDULES_STREAM}` })
 }
 
 /** The pause of a function's consumer on the stream it leaves, to carry to its new one. */

@@ -9,10 +9,12 @@ import { isNotFound } from '../nats/ensure-stream.ts'
 import { deployer } from './deploy-functions.ts'
 import type { FunctionManifest } from './manifest.ts'
 import type { Registry } from './registry.ts'
+import { removeSchedules, writeSchedule } from '../schedule/function-schedule.ts'
 
 /**
  * Removes a function: deletes its manifest (replicas stop its consumer as they see that), then
- * deletes its durable consumer. The manifest's history is kept, so `fn rollback` can restore it.
+ * deletes its durable consumer, and its schedule, pending tick and pending debounce runs in
+ * `FN_SCHEDULES`. The manifest's history is kept, so `fn rollback` can restore it.
  */
 export async function removeFunction(registry: Registry, jsm: JetStreamManager, name: string): Promise<FunctionManifest> {
   const manifest = await registry.get(name)
@@ -25,6 +27,7 @@ export async function removeFunction(registry: Registry, jsm: JetStreamManager, 
       if (!isNotFound(err)) throw err
     }
   }
+  if (manifest.options.schedule || manifest.options.debounce) await removeSchedules(jsm, name)
   return manifest
 }
 
@@ -63,6 +66,9 @@ export async function rollbackFunction(
   // Replays in progress go on, on the version restored; those of the old manifest ended long ago.
   manifest.replays = current?.stream === target.stream && current.replays?.length ? current.replays : undefined
   if (opts.jsm) await ensureConsumer(opts.jsm, consumerSpec({ ...target.options, stream: target.stream }), opts.log ?? pino({ enabled: false }))
+  // The schedule of the version restored, as `fn deploy` writes it.
+  if (opts.jsm && target.options.schedule) await writeSchedule(opts.jsm.jetstream(), opts.jsm, name, target.options.schedule)
+  else if (opts.jsm && (current?.options.schedule || current?.options.debounce)) await removeSchedules(opts.jsm, name)
   await registry.put(manifest)
   if (opts.jsm && current && current.stream !== target.stream) {
     // As a deploy that moves a function: its consumer on the stream it leaves goes.

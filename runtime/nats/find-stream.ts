@@ -4,6 +4,7 @@
  */
 import type { JetStreamManager } from '@nats-io/jetstream'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
+import { SCHEDULES_STREAM, SCHEDULES_SUBJECTS } from '../schedule/schedule-subjects.ts'
 
 /** True when every subject matching `subject` also matches `pattern` (NATS wildcards `*` and `>`). */
 export function subjectWithin(subject: string, pattern: string): boolean {
@@ -29,6 +30,8 @@ export async function findStream(
   jsm: JetStreamManager,
   fnFile: string,
 ): Promise<string> {
+  // A `schedule` function's ticks (fn.schedule.<name>) are in jetfn's own stream.
+  if (ownStreamOf(subject)) return SCHEDULES_STREAM
   const local = configured.find((s) => s.subjects.some((p) => subjectWithin(subject, p)))
   if (local) return local.name
   const names: string[] = []
@@ -46,4 +49,9 @@ export async function findStream(
   throw new FnError(FnErrorCode.StreamNotFound, `${fnFile}: subject '${subject}' is in no stream of fn.config.ts nor on the server`, {
     hint: `add a stream to fn.config.ts, e.g. streams: [{ name: 'EVENTS', subjects: ['${subject.split('.')[0]}.>'] }]`,
   })
+}
+
+/** jetfn's own stream that `subject` is in (`FN_SCHEDULES` for a scheduled function's ticks), if any. */
+export function ownStreamOf(subject: string): string | undefined {
+  return SCHEDULES_SUBJECTS.some((p) => subjectWithin(subject, p)) ? SCHEDULES_STREAM : undefined
 }

@@ -12,6 +12,10 @@ export const SERVER_FEATURES = {
   'consumer pause': '2.11.0',
   /** Ordering and concurrency per key: one replica at a time runs a keyed function. */
   'pinned consumers (key, concurrency.key)': '2.11.0',
+  /** `@at` message schedules: delayed outputs (`ctx.publish` `delay` / `at`), `debounce`. */
+  'delayed messages': '2.12.0',
+  /** Cron, `@every` and time zones in message schedules: `schedule`. */
+  'cron schedules': '2.14.0',
 } as const
 
 export type ServerFeature = keyof typeof SERVER_FEATURES
@@ -26,5 +30,13 @@ export function missingFeature(feature: ServerFeature, version: string): string 
 export function requireFeature(nc: NatsConnection, feature: ServerFeature): void {
   const version = nc.info?.version ?? '0.0.0'
   const reason = missingFeature(feature, version)
-  if (reason) throw new FnError(FnErrorCode.ServerUnsupported, reason, { hint: 'upgrade nats-server (every node of the cluster)' })
+  if (reason) throw new FnError(FnErrorCode.ServerUnsupported, reason, { hint: UPGRADE_HINT })
+}
+
+/** What to do about a server too old for a feature. */
+export const UPGRADE_HINT = 'upgrade nats-server (every node of the cluster)'
+
+/** Whether server `version` has `feature`. */
+export function hasFeature(feature: ServerFeature, version: string | undefined): boolean {
+  return missingFeature(feature, version ?? '0.0.0') === null
 }
