@@ -18,6 +18,7 @@ import { runRm } from './commands/rm.ts'
 import { runRollback } from './commands/rollback.ts'
 import { runStart } from './commands/start.ts'
 import { runAuth } from './commands/auth.ts'
+import { runSchedules } from './commands/schedules.ts'
 
 export async function main(argv: readonly string[]): Promise<number> {
   let verbose = argv.includes('--verbose') || argv.includes('-v') || Boolean(process.env.DEBUG)
@@ -32,6 +33,8 @@ export async function main(argv: readonly string[]): Promise<number> {
         return await runInit(args)
       case 'ls':
         return await runLs(args)
+      case 'schedules':
+        return await runSchedules(args)
       case 'invoke':
         return await runInvoke(args)
       case 'logs':

@@ -8,7 +8,7 @@ import { parseDuration } from '../config/duration.ts'
 import { FnError, FnErrorCode } from '../errors/fn-error.ts'
 import { DEFAULT_ACCOUNT, DEFAULT_K8S_OUT_DIR, DEFAULT_MAX_REPLICAS, DEFAULT_MIN_REPLICAS, DEFAULT_MONITORING_ENDPOINT, type K8sFlags } from '../k8s/k8s-options.ts'
 
-export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'invoke', 'logs', 'dlq', 'auth', 'k8s', 'help'] as const
+export const COMMANDS = ['init', 'dev', 'start', 'deploy', 'rm', 'rollback', 'pause', 'resume', 'replay', 'ls', 'schedules', 'invoke', 'logs', 'dlq', 'auth', 'k8s', 'help'] as const
 export type CommandName = (typeof COMMANDS)[number]
 
 /** Sub-commands of `fn dlq`. */
@@ -28,6 +28,8 @@ export interface CommandOptions {
   noWait?: boolean
   /** `--timeout <ms>` (invoke): how long to wait for the outcome. Default 30 000. */
   timeoutMs?: number
+  /** `--delay <duration>` (invoke): publish that much later, as a delayed message, and return. */
+  delayMs?: number
   /** `--seq N` (dlq replay/purge), repeatable: stream sequences in the DLQ. */
   seq?: number[]
   /** `--all` (dlq replay). */
@@ -83,6 +85,7 @@ const FLAG_DEFS = {
   file: { type: 'string' },
   'no-wait': { type: 'boolean' },
   timeout: { type: 'string' },
+  delay: { type: 'string' },
   seq: { type: 'string', multiple: true },
   all: { type: 'boolean' },
   'dry-run': { type: 'boolean' },
@@ -157,7 +160,13 @@ export const COMMAND_SPECS: Record<CommandName, CommandSpec> = {
   resume: { usage: 'fn resume <function> [--json]', summary: 'deliver a paused function\'s messages again', args: [1, 1], flags: ['json'] },
   replay: { usage: 'fn replay <function> (--from-seq N | --since <time|duration>) [--yes] [--wait]', summary: "re-run what the function's stream holds from a point, on the version deployed; outputs are published again", args: [1, 1], flags: ['from-seq', 'since', 'yes', 'wait'] },
   ls: { usage: 'fn ls [--json]', summary: 'deployed functions: version, subject, pending, in flight, redelivered, DLQ count', args: [0, 0], flags: ['json'] },
-  invoke: { usage: 'fn invoke <function> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]', summary: "publish to a function's subject and show the outcome", args: [1, 1], flags: ['data', 'file', 'no-wait', 'timeout', 'json'] },
+  schedules: { usage: 'fn schedules [--json]', summary: 'schedules in FN_SCHEDULES: cron and every of functions, delayed messages, debounce runs; function, spec, time zone, next fire time', args: [0, 0], flags: ['json'] },
+  invoke: {
+    usage: 'fn invoke <function> (--data <json> | --file <path>) [--delay <duration>] [--no-wait] [--timeout <ms>] [--json]',
+    summary: "publish to a function's subject and show the outcome; --delay stores it as a delayed message (due then) and returns",
+    args: [1, 1],
+    flags: ['data', 'file', 'delay', 'no-wait', 'timeout', 'json'],
+  },
   logs: { usage: 'fn logs <function> [--follow] [--json]', summary: "live tail of a function's invocations and log lines", args: [1, 1], flags: ['follow', 'json'] },
   k8s: {
     usage: 'fn k8s [--out <dir>] [--image <ref>] [--namespace <ns>] [--min <n>] [--max <n>] [--monitoring <host:port>] [...]',
@@ -235,6 +244,7 @@ function commandOptions(v: Record<string, unknown>): CommandOptions {
   if (typeof v.file === 'string') o.file = v.file
   if (v['no-wait'] === true) o.noWait = true
   if (typeof v.timeout === 'string') o.timeoutMs = positiveInt('--timeout', v.timeout)
+  if (typeof v.delay === 'string') o.delayMs = durationFlag('--delay', v.delay)
   if (Array.isArray(v.seq)) o.seq = (v.seq as string[]).map((s) => positiveInt('--seq', s))
   if (v.all === true) o.all = true
   if (v['dry-run'] === true) o.dryRun = true
@@ -287,6 +297,14 @@ function pointInTime(flag: string, value: string, direction: 1 | -1 = 1): Date {
     throw new FnError(FnErrorCode.UsageInvalid, `${flag} must be a duration such as 30m or 2h, or an ISO date and time such as 2026-12-01T09:00:00Z (got '${value}')`)
   }
   return new Date(at)
+}
+
+function durationFlag(flag: string, value: string): number {
+  try {
+    return parseDuration(value)
+  } catch {
+    throw new FnError(FnErrorCode.UsageInvalid, `${flag} must be a duration such as 30s, 10m or 2h (got '${value}')`)
+  }
 }
 
 function positiveInt(flag: string, value: string): number {

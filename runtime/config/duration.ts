@@ -4,35 +4,11 @@
  */
 import { z } from 'zod'
 import { quoteValue } from './format-issues.ts'
-
-const UNIT_MS = { d: 86_400_000, h: 3_600_000, m: 60_000, s: 1_000, ms: 1 } as const
-
-// Units must come largest first and at most once each, so '30s1m' or '1s1s' (almost always a typo)
-// is refused rather than silently summed. The optional groups backtrack, which is how '5ms' is not
-// read as '5m' followed by a stray 's'.
-const NUMBER = String.raw`(\d+(?:\.\d+)?)`
-const DURATION_RE = new RegExp(
-  `^(?:${NUMBER}d)?(?:${NUMBER}h)?(?:${NUMBER}m)?(?:${NUMBER}s)?(?:${NUMBER}ms)?$`,
-)
-const UNITS_IN_ORDER = ['d', 'h', 'm', 's', 'ms'] as const
+import { toMs, UNIT_MS, UNITS_IN_ORDER } from './duration-ms.ts'
 
 /** Why `value` is not a duration, phrased to follow a field name. */
 export function durationReason(value: unknown): string {
   return `must be a duration like '10s' or a number of ms (got ${quoteValue(value)})`
-}
-
-/** Milliseconds of `value`, or `undefined` when it is not a duration. */
-function toMs(value: unknown): number | undefined {
-  if (typeof value === 'number') return Number.isFinite(value) && value >= 0 ? value : undefined
-  if (typeof value !== 'string' || value === '') return undefined
-  const match = DURATION_RE.exec(value)
-  if (match === null) return undefined
-  let ms = 0
-  UNITS_IN_ORDER.forEach((unit, i) => {
-    const amount = match[i + 1]
-    if (amount !== undefined) ms += Number(amount) * UNIT_MS[unit]
-  })
-  return ms
 }
 
 /**

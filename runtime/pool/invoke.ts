@@ -12,6 +12,8 @@ import type { Outcome, RequeueOutcome, WireFunction, WireMessage, WireOutput } f
 import { Progress } from './protocol.ts'
 import { validateWithSchema } from './validate-with-schema.ts'
 import { toWireError } from './wire-error.ts'
+import { debounceOutput, isDebounceIntake } from './debounce-intake.ts'
+import { headerValue } from '../consumer/read-headers.ts'
 
 /** Where an invocation reports that it started and finished (shared with the main thread). */
 export interface InvocationSlot {
@@ -251,6 +253,14 @@ function run(
     time: new Date(msg.timeMs),
     stream: fn.stream,
   }
+  if (msg.headers) addScheduleTimes(event, msg)
+  if (isDebounceIntake(fn, msg)) {
+    debounceOutput(def, fn, msg, raw, event).then(
+      (out) => finish(slot, report, { kind: 'ok', durationMs: elapsedMs(startedAt), outputs: [out] }),
+      (err: unknown) => finish(slot, report, classify(err, elapsedMs(startedAt))),
+    )
+    return
+  }
   const ctx = new InvocationContext(fn, msg, log, slot)
   deadlines.add(ctx)
   let result: unknown
@@ -268,6 +278,19 @@ function run(
   } else {
     settle(ctx, slot, report, startedAt, undefined, false)
   }
+}
+
+/**
+ * A tick of a `schedule` (the server sets `Nats-Scheduler` and `Nats-Schedule-Next` on what a
+ * schedule produces): its instant, to the second (ticks are stored within the second they are
+ * due; cron has no finer field), and the next one.
+ */
+function addScheduleTimes(event: FnEvent<unknown>, msg: WireMessage): void {
+  const next = headerValue(msg.headers, 'Nats-Schedule-Next')
+  if (next === undefined || headerValue(msg.headers, 'Nats-Scheduler') === undefined) return
+  event.scheduledAt = new Date(Math.floor(msg.timeMs / 1000) * 1000)
+  const nextMs = Date.parse(next)
+  if (!Number.isNaN(nextMs)) event.nextAt = new Date(nextMs)
 }
 
 function settle(ctx: InvocationContext, slot: InvocationSlot, report: InvocationReport, startedAt: number, err: unknown, failed: boolean): void {

@@ -1,12 +1,14 @@
 import { pathToFileURL } from 'node:url'
 import type { FunctionDefinition } from '../define.ts'
 
-/** A function module as a worker uses it: the handler and the optional schema. */
+/** A function module as a worker uses it: the handler, the optional schema and debounce key function. */
 export interface LoadedDefinition {
   handler: FunctionDefinition['handler']
   schema: FunctionDefinition['schema']
   /** The function of the event that gives a message's key (`key`, or `concurrency.key`), when it is one. */
   key?: ((event: never) => unknown) | undefined
+  /** `debounce.key` when it is a function of the event. */
+  debounceKey?: ((event: never) => unknown) | undefined
 }
 
 const cache = new Map<string, Promise<LoadedDefinition>>()
@@ -34,5 +36,6 @@ async function importDefinition(bundlePath: string): Promise<LoadedDefinition> {
   }
   const concurrency = def.concurrency as { key?: unknown } | number | undefined
   const key = typeof def.key === 'function' ? def.key : typeof concurrency === 'object' && typeof concurrency.key === 'function' ? concurrency.key : undefined
-  return { handler: def.handler, schema: def.schema, key: key as LoadedDefinition['key'] }
+  const debounceKey = typeof def.debounce?.key === 'function' ? def.debounce.key : undefined
+  return { handler: def.handler, schema: def.schema, key: key as LoadedDefinition['key'], debounceKey: debounceKey as LoadedDefinition['debounceKey'] }
 }

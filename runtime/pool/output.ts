@@ -5,6 +5,7 @@
  */
 import type { PublishOptions } from '../define.ts'
 import { NonRetryableError } from '../errors/handler-errors.ts'
+import { toMs } from '../config/duration-ms.ts'
 import type { WireFunction, WireHeaders, WireOutput } from './protocol.ts'
 
 const encoder = new TextEncoder()
@@ -15,6 +16,8 @@ const SYSTEM_SUBJECT = /^(\$JS|\$KV|\$O|\$SYS|_INBOX)\./i
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024
 /** Header bytes every output carries beyond the caller's: the version line and `Nats-Msg-Id`. */
 const OUTPUT_HEADER_OVERHEAD = 64
+/** More for a delayed one: the schedule's headers and those the server adds when it fires. */
+const SCHEDULE_HEADER_OVERHEAD = 320
 
 /** The output of `ctx.publish(subject, value, opts)` for function `fn`; throws what the handler should see. */
 export function toOutput(subject: string, value: unknown, opts: PublishOptions | undefined, fn: WireFunction): WireOutput {
@@ -38,9 +41,24 @@ export function toOutput(subject: string, value: unknown, opts: PublishOptions |
     headers = Object.entries(opts.headers).map(([k, v]) => [k, Array.isArray(v) ? v.map(String) : [String(v)]])
     for (const [k, values] of headers) for (const v of values) size += k.length + v.length + 4
   }
+  const at = dueTime(opts)
+  if (at !== undefined) size += SCHEDULE_HEADER_OVERHEAD + subject.length
   const maxPayload = fn.maxPayload ?? DEFAULT_MAX_PAYLOAD
   if (size > maxPayload) {
     throw new NonRetryableError(`ctx.publish: the output to '${subject}' is ${size} bytes with its headers, over the server's max_payload of ${maxPayload}`)
   }
-  return { subject, data, headers }
+  return at === undefined ? { subject, data, headers } : { subject, data, headers, at }
+}
+
+/** When a delayed output is due (ms since the epoch), from `delay` or `at`; undefined: at once. */
+function dueTime(opts: PublishOptions | undefined): number | undefined {
+  if (opts?.delay === undefined && opts?.at === undefined) return undefined
+  if (opts.delay !== undefined && opts.at !== undefined) throw new TypeError("ctx.publish: give 'delay' or 'at', not both")
+  if (opts.at !== undefined) {
+    if (!(opts.at instanceof Date) || Number.isNaN(opts.at.getTime())) throw new TypeError(`ctx.publish: 'at' must be a valid Date (got ${String(opts.at)})`)
+    return opts.at.getTime()
+  }
+  const ms = toMs(opts.delay)
+  if (ms === undefined) throw new TypeError(`ctx.publish: 'delay' must be a duration like '10m' or a number of ms (got ${JSON.stringify(opts.delay)})`)
+  return Date.now() + ms
 }

@@ -69,7 +69,7 @@ export function newTaskState(fn: DispatchFunction, size: number, progress: Float
 
 /** What a worker needs of a function: a copy, so nothing else crosses the thread boundary. */
 export function toWireFunction(fn: WireFunction, maxPayload: number): WireFunction {
-  return { name: fn.name, version: fn.version, stream: fn.stream, bundlePath: fn.bundlePath, decode: fn.decode, timeoutMs: fn.timeoutMs, maxPayload }
+  return { name: fn.name, version: fn.version, stream: fn.stream, bundlePath: fn.bundlePath, decode: fn.decode, timeoutMs: fn.timeoutMs, maxPayload, ...(fn.debounce ? { debounce: fn.debounce } : {}) }
 }
 
 /** The running estimate of how long starting one message blocks a thread, ms: 80 % old, 20 % new. */

@@ -1,3 +1,5 @@
+import type { ResolvedDebounce } from '../function/function-options.ts'
+
 /**
  * The wire format between the main thread and the worker threads. Everything here crosses a
  * thread boundary by structured clone, so it is plain data: no classes, no functions, and errors
@@ -33,6 +35,8 @@ export interface WireFunction {
   timeoutMs: number
   /** The server's `max_payload`, bytes: the largest output `ctx.publish` can send. */
   maxPayload?: number
+  /** `debounce`: a message not yet debounced becomes a pending run of its key instead of running. */
+  debounce?: ResolvedDebounce | undefined
 }
 
 /** Float64 columns per message in {@link BatchTask.buffer}: seq, deliveries, timeMs, offset, length, subject. */
@@ -94,6 +98,10 @@ export interface WireOutput {
   subject: string
   data: Uint8Array
   headers: WireHeaders
+  /** Due time, ms since the epoch (`delay` / `at`): stored as an `@at` schedule until then. */
+  at?: number
+  /** Set on the pending run of a debounce key (the message itself, held until `at`): its key. */
+  debounceKey?: string
 }
 
 /** Failure kinds, as they appear in `Fn-Error-Kind`. */

@@ -29,6 +29,9 @@ import { dlqReplicas, dlqStreamSpec } from '../dlq/dlq-stream.ts'
 import { ownReplicas } from '../nats/own-replicas.ts'
 import { SharedRates } from '../rate/shared-rate.ts'
 import type { AttemptTracing } from '../settle/attempt-tracing.ts'
+import { hasFeature } from '../nats/server-features.ts'
+import { ensureSchedulesStream } from '../schedule/schedules-stream.ts'
+import { DelayedRelay } from '../schedule/delayed-relay.ts'
 
 /** How often each consumer's ack floor is read, ms: a lost consumer replays at most this much. */
 const ACK_FLOOR_REFRESH_MS = 10_000
@@ -75,6 +78,7 @@ export class Replica {
   #rates: SharedRates | undefined
   #binding: ConsumerBinding | undefined
   #replays: ReplayRunner | undefined
+  #relay: DelayedRelay | undefined
   /** Why the server refuses the replica's credentials, while it does. */
   #credentialsRefused: string | undefined
   /** Per function: the consumer's ack floor last seen (where a lost consumer is recreated). */
@@ -150,6 +154,7 @@ export class Replica {
       if (provision) {
         for (const stream of config.streams) await ensureStream(this.#jsm, stream, this.#log)
         await ensureStream(this.#jsm, dlqStreamSpec(config, this.#nc.info), this.#log, { own: true })
+        if (hasFeature('delayed messages', this.#nc.info?.version)) await ensureSchedulesStream(this.#jsm, ownReplicas(this.#nc.info, config.jetfn.replicas), this.#log)
       } else {
         await this.#checkDlq(config.dlq.stream)
       }
@@ -164,6 +169,11 @@ export class Replica {
         env,
         ...(this.#nc.info?.max_payload ? { maxPayload: this.#nc.info.max_payload } : {}),
       })
+      // Delayed outputs and debounced runs that are due go to their subjects from every replica.
+      if (hasFeature('delayed messages', this.#nc.info?.version)) {
+        this.#relay = new DelayedRelay({ js: this.#js, log: this.#log })
+        this.#relay.start()
+      }
       this.#events = natsEventPublisher(this.#nc, this.id, this.#log)
       this.#observer = observeAll([this.#events, ...(this.#o.observers ?? [])])
       watchConnection(this.#nc, this.#log, {
@@ -353,6 +363,9 @@ export class Replica {
       } finally {
         clearTimeout(abort)
       }
+    })
+    await step('stop delayed relay', async () => {
+      await this.#relay?.stop()
     })
     await step('close pool', async () => {
       await this.#pool?.destroy()

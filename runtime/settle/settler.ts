@@ -14,6 +14,7 @@ import type { AttemptTracing } from './attempt-tracing.ts'
 import type { DeadLetterPayloads } from '../dlq/dead-letter-payloads.ts'
 import { DeadLetterWriter, type StoredDeadLetter } from './dead-letter-writer.ts'
 import type { Delivery } from './delivery.ts'
+import { DelayedPublisher } from '../schedule/delayed-publisher.ts'
 
 /** Waits before the 2nd and 3rd try of an output publish, ms. */
 const OUTPUT_RETRY_DELAYS_MS = [250, 1_000]
@@ -56,6 +57,7 @@ export class Settler {
   #nextConfirm = 1
   #closing = false
   readonly #writer: DeadLetterWriter
+  #delayed: DelayedPublisher | undefined
 
   constructor(opts: SettlerOptions) {
     this.#o = opts
@@ -172,7 +174,8 @@ export class Settler {
     const opts = { msgID: `${this.#o.fn}:${d.stream}:${d.seq}:${run}${n}`, headers: h, timeout: this.#timeout }
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#o.js.publish(out.subject, out.data, opts)
+        if (out.at !== undefined) await this.#publishDelayed(d, out, opts.msgID, h)
+        else await this.#o.js.publish(out.subject, out.data, opts)
         return
       } catch (err) {
         if (attempt >= OUTPUT_RETRY_DELAYS_MS.length) throw err
@@ -180,6 +183,17 @@ export class Settler {
         await new Promise((resolve) => setTimeout(resolve, OUTPUT_RETRY_DELAYS_MS[attempt]))
       }
     }
+  }
+
+  /**
+   * A delayed output (`delay`, `at`) stored as an `@at` schedule under the output's id, or a
+   * message of a `debounce` function held as the pending run of its key.
+   */
+  async #publishDelayed(d: Delivery, out: WireOutput, msgId: string, headers: ReturnType<typeof natsHeaders>): Promise<void> {
+    this.#delayed ??= new DelayedPublisher(this.#o.nc, this.#o.js)
+    const m = { subject: out.subject, data: out.data, headers, at: out.at!, msgId, fn: this.#o.fn }
+    if (out.debounceKey === undefined) await this.#delayed.publish(m)
+    else await this.#delayed.debounce(m, out.debounceKey, { stream: d.stream, seq: d.seq })
   }
 
   /**

@@ -86,7 +86,7 @@ describe('parseCliArgs', () => {
     expect(err.code).toBe(FnErrorCode.UsageInvalid)
     expect(err.code).toBe('FN_USAGE_INVALID')
     expect(err.message).toBe("unknown command 'deploy-everything'")
-    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, invoke, logs, dlq, auth, k8s, help')
+    expect(err.hint).toBe('commands: init, dev, start, deploy, rm, rollback, pause, resume, replay, ls, schedules, invoke, logs, dlq, auth, k8s, help')
   })
 
   it.each([[['dev', '--nope']], [['dev', '-x']], [['dev', '--config']], [['dev', '--verbose=yes']]])(

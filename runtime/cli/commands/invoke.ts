@@ -6,11 +6,15 @@ import { eventsSubject, type InvocationEvent } from '../../observe/invocation-ev
 import { watchEvents } from '../../observe/watch-events.ts'
 import type { ParsedArgs } from '../parse-args.ts'
 import { withRegistry } from './registry-command.ts'
+import { headers as natsHeaders } from '@nats-io/transport-node'
+import { DelayedPublisher } from '../../schedule/delayed-publisher.ts'
 
 /**
  * `fn invoke <fn> (--data <json> | --file <path>) [--no-wait] [--timeout <ms>] [--json]`:
  * publishes to the function's subject with a unique `Nats-Msg-Id`, then follows that message's
  * events until it is acked or dead-lettered. Exit code 0 when it succeeded, 1 otherwise.
+ * With `--delay <duration>` it is stored as a delayed message in `FN_SCHEDULES` instead, and the
+ * command returns once it is stored (its outcome comes later: `fn logs`).
  */
 export async function runInvoke(args: ParsedArgs): Promise<number> {
   const name = args.positionals[0]!
@@ -39,6 +43,13 @@ export async function runInvoke(args: ParsedArgs): Promise<number> {
     if (!manifest) throw new FnError(FnErrorCode.FunctionNotFound, `no function named '${name}' is deployed`, { hint: 'run `fn ls` to see what is deployed' })
     if (/[*>]/.test(manifest.subject)) {
       throw new FnError(FnErrorCode.UsageInvalid, `'${name}' listens on '${manifest.subject}', which has wildcards: publish to a concrete subject with any NATS client`)
+    }
+    if (args.options.delayMs !== undefined) {
+      const at = Date.now() + args.options.delayMs
+      await new DelayedPublisher(nc, jetstream(nc)).publish({ subject: manifest.subject, data: payload, headers: natsHeaders(), at, msgId: `invoke:${randomUUID()}` })
+      const due = new Date(at).toISOString()
+      console.log(json ? JSON.stringify({ delayed: { subject: manifest.subject, due } }) : `delayed: published to ${manifest.subject} at ${due} (see \`fn schedules\`, \`fn logs ${name}\`)`)
+      return 0
     }
     // Subscribed, and the replicas asked to publish events, before publishing: even an instant
     // outcome is seen.
