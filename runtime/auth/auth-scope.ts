@@ -10,7 +10,7 @@ import type { ResolvedConfig } from '../config/config-schema.ts'
 import { buildFunctionFile, type BuiltFunction } from '../deploy/load-function.ts'
 import { mapLimit } from '../deploy/map-limit.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
-import { findStream, subjectWithin } from '../nats/find-stream.ts'
+import { findStream, ownStreamOf, subjectWithin } from '../nats/find-stream.ts'
 import type { AuthScope } from './role-permissions.ts'
 
 /** Options of {@link authScope}. */
@@ -52,14 +52,15 @@ export async function authScope(opts: AuthScopeOptions): Promise<AuthScope> {
     if (other) throw new FnError(FnErrorCode.FunctionInvalid, `${b.file}: function name '${name}' is also used by ${other}`)
     files.set(name, b.file)
     const local = opts.config.streams.find((st) => st.subjects.some((p) => subjectWithin(subject, p)))
-    let stream = local?.name
+    // A `schedule` function's ticks are in jetfn's own FN_SCHEDULES, whose grants are their own.
+    let stream = ownStreamOf(subject) ?? local?.name
     if (stream === undefined) {
       jsm ??= opts.jsm()
       const m = await jsm
       stream = await findStream(subject, opts.config.streams, m, b.file)
       if (!streams.has(stream)) streams.set(stream, { name: stream, subjects: (await m.streams.info(stream)).config.subjects ?? [], configured: false })
     }
-    functions.push({ name, subject, stream, rateLimited: b.options.rateLimit !== undefined, keyed: b.options.keyed !== undefined })
+    functions.push({ name, subject, stream, rateLimited: b.options.rateLimit !== undefined, keyed: b.options.keyed !== undefined, scheduled: b.options.schedule !== undefined, debounced: b.options.debounce !== undefined })
   }
   functions.sort((a, b) => a.name.localeCompare(b.name))
   return { functions, streams: [...streams.values()], dlqStream: opts.config.dlq.stream, outputs: opts.config.auth.outputs }

@@ -17,11 +17,12 @@ import { watchSubject } from '../observe/event-publisher.ts'
 import { SERVICE_NAME, statusSubject } from '../observe/replica-service.ts'
 import { RATES_BUCKET } from '../rate/shared-rate.ts'
 import { ROLE_INBOX_PREFIX, ROLES, type Role } from './roles.ts'
+import { cronScheduleSubject, debounceSchedules, delayScheduleSubject, RELAY_CONSUMER, SCHEDULES_STREAM } from '../schedule/schedule-subjects.ts'
 
 /** What the permissions are computed from: the project as `fn deploy` sees it. */
 export interface AuthScope {
   /** Every function of the project, with the stream its subject is in, and whether it has a `rateLimit`. */
-  functions: ReadonlyArray<{ name: string; subject: string; stream: string; rateLimited?: boolean; keyed?: boolean }>
+  functions: ReadonlyArray<{ name: string; subject: string; stream: string; rateLimited?: boolean; keyed?: boolean; scheduled?: boolean; debounced?: boolean }>
   /** The streams of `fn.config.ts` and those the functions use, with their subjects. */
   streams: ReadonlyArray<{ name: string; subjects: readonly string[]; configured: boolean }>
   /** The DLQ stream (`dlq.stream`). */
@@ -206,6 +207,40 @@ export const CAPABILITIES = {
   }),
   /** Creating the DLQ stream and the payload bucket. */
   provisionDeadLetters: (s) => ({ publish: [...provisionStream(s.dlqStream), ...provisionStream(payloadsStream)] }),
+  /**
+   * `FN_SCHEDULES` as `fn deploy` provisions it (the stream and the relay consumer `fn_delayed`),
+   * the schedules of `schedule` functions it writes (reading the one stored first), what `fn rm`
+   * purges there, and `fn invoke --delay`.
+   */
+  provisionSchedules: (s) => ({
+    publish: [
+      ...provisionStream(SCHEDULES_STREAM),
+      `${API}.CONSUMER.CREATE.${SCHEDULES_STREAM}.${RELAY_CONSUMER}`,
+      `${API}.CONSUMER.CREATE.${SCHEDULES_STREAM}.${RELAY_CONSUMER}.>`,
+      `${API}.CONSUMER.INFO.${SCHEDULES_STREAM}.${RELAY_CONSUMER}`,
+      `${API}.STREAM.MSG.GET.${SCHEDULES_STREAM}`,
+      `${API}.STREAM.PURGE.${SCHEDULES_STREAM}`,
+      ...s.functions.filter((f) => f.scheduled).map((f) => cronScheduleSubject(f.name)),
+      delayScheduleSubject('*'),
+    ],
+  }),
+  /**
+   * Delayed outputs and debounce: storing `@at` schedules in `FN_SCHEDULES` (a debounce reads the
+   * key's pending run first), and relaying the due ones through the shared consumer `fn_delayed`.
+   */
+  delayOutputs: (s) =>
+    merge([
+      {
+        publish: [
+          delayScheduleSubject('*'),
+          ...s.functions.filter((f) => f.debounced).map((f) => debounceSchedules(f.name)),
+          ...(s.functions.some((f) => f.debounced) ? [`${API}.STREAM.MSG.GET.${SCHEDULES_STREAM}`] : []),
+        ],
+      },
+      bindConsumer(SCHEDULES_STREAM, RELAY_CONSUMER),
+    ]),
+  /** `fn schedules`: the subjects of `FN_SCHEDULES` and each schedule stored. */
+  readSchedules: () => ({ publish: [`${API}.STREAM.INFO.${SCHEDULES_STREAM}`, `${API}.STREAM.MSG.GET.${SCHEDULES_STREAM}`] }),
   /** Publishing to the functions' subjects: `fn invoke`, and `fn dlq replay` (to the original subject). */
   publishToFunctions: (s) => ({ publish: s.functions.map((f) => f.subject) }),
   /** A replica answers watchers and publishes the events and log lines of watched functions. */
@@ -231,11 +266,11 @@ export const CAPABILITIES = {
 
 export type CapabilityName = keyof typeof CAPABILITIES
 
-const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLetters', 'watchEvents', 'readServices']
+const VIEWER: CapabilityName[] = ['readRegistry', 'readConsumers', 'readDeadLetters', 'readSchedules', 'watchEvents', 'readServices']
 
 /** The capabilities of each role. */
 export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>> = Object.freeze({
-  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'bindReplays', 'publishOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits', 'registerService'],
+  replica: ['readRegistry', 'readBundles', 'bindConsumers', 'bindReplays', 'publishOutputs', 'delayOutputs', 'writeDeadLetters', 'publishEvents', 'shareRateLimits', 'registerService'],
   deployer: [
     ...VIEWER,
     'readBundles',
@@ -247,6 +282,7 @@ export const ROLE_CAPABILITIES: Readonly<Record<Role, readonly CapabilityName[]>
     'provisionDeadLetters',
     'provisionRateLimits',
     'manageDeadLetters',
+    'provisionSchedules',
     'publishToFunctions',
   ],
   viewer: VIEWER,

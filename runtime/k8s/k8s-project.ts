@@ -13,7 +13,7 @@ import { listFunctionFiles } from '../dev/function-files.ts'
 import { FnError, FnErrorCode, isFnError } from '../errors/fn-error.ts'
 import { connectNats } from '../nats/connect.ts'
 import { consumerName } from '../nats/ensure-consumer.ts'
-import { findStream, subjectWithin } from '../nats/find-stream.ts'
+import { findStream, ownStreamOf, subjectWithin } from '../nats/find-stream.ts'
 import type { K8sFunction } from './k8s-spec.ts'
 
 /** The parts of package.json the image depends on. */
@@ -95,7 +95,8 @@ export async function readProjectFunctions(config: ResolvedConfig, cwd: string):
     const functions: K8sFunction[] = []
     for (const b of built) {
       const subject = b.options.subject
-      let stream = config.streams.find((s) => s.subjects.some((p) => subjectWithin(subject, p)))?.name
+      // A `schedule` function's ticks (and so its lag) are in jetfn's own FN_SCHEDULES.
+      let stream = ownStreamOf(subject) ?? config.streams.find((s) => s.subjects.some((p) => subjectWithin(subject, p)))?.name
       if (stream === undefined) {
         try {
           nc ??= await connectNats(config.nats, { name: 'jetfn k8s' })

@@ -114,11 +114,17 @@ export function nextFire(spec: CronSpec, from: Date, tz = 'UTC'): Date | undefin
   const seconds = [...spec.seconds].sort((a, b) => a - b)
   for (const end = start + HORIZON_MS; minute < end; minute += 60_000) {
     const local = new Date(minute + offsetAt(minute))
-    if (!spec.months.has(local.getUTCMonth() + 1)) continue
     const dayOk = spec.days.has(local.getUTCDate())
     const weekdayOk = spec.weekdays.has(local.getUTCDay())
     const matchesDay = spec.anyDay && spec.anyWeekday ? true : spec.anyDay ? weekdayOk : spec.anyWeekday ? dayOk : dayOk || weekdayOk
-    if (!matchesDay || !spec.hours.has(local.getUTCHours()) || !spec.minutes.has(local.getUTCMinutes())) continue
+    if (!matchesDay || !spec.months.has(local.getUTCMonth() + 1)) {
+      // Not this day: on to 23:00 local (an hour short of midnight, so a daylight-saving shift
+      // that day cannot make the walk skip the next day's first hour).
+      const minuteOfDay = local.getUTCHours() * 60 + local.getUTCMinutes()
+      if (minuteOfDay < 23 * 60) minute += (23 * 60 - minuteOfDay - 1) * 60_000
+      continue
+    }
+    if (!spec.hours.has(local.getUTCHours()) || !spec.minutes.has(local.getUTCMinutes())) continue
     for (const s of seconds) {
       const at = minute + s * 1000
       if (at >= start) return new Date(at)

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { expect, it } from 'vitest'
 import { deployFunctions } from '../../runtime/deploy/deploy-functions.ts'
 import { loadConfig } from '../../runtime/config/load-config.ts'
-import type { ScheduleEntry } from '../../runtime/schedule/list-schedules.ts'
+import { listSchedules, type ScheduleEntry } from '../../runtime/schedule/list-schedules.ts'
 import { SCHEDULES_STREAM } from '../../runtime/schedule/schedule-subjects.ts'
 import { isFnError } from '../../runtime/errors/fn-error.ts'
 import { runFn, spawnStart, type FnReplica } from '../helpers/fn-process.ts'
@@ -155,7 +155,7 @@ export default defineFunction({
 
   await t.js.publish(`${prefix}.in`, '{}')
   // Stored as a schedule; then replica a goes away and comes back before it is due.
-  await expect.poll(async () => (await schedules(p)).filter((s) => s.function === `${prefix}_later` && s.kind === 'delayed').length, { timeout: 5_000, interval: 100 }).toBe(1)
+  await expect.poll(async () => (await listSchedules(t.jsm)).filter((s) => s.function === `${prefix}_later` && s.kind === 'delayed').length, { timeout: 5_000, interval: 50 }).toBe(1)
   a.kill('SIGTERM')
   await a.exited
   const again = replica(p, 'replica a again')
@@ -168,14 +168,14 @@ export default defineFunction({
   expect(run!.internal).toEqual([])
   await again.waitFor(live(`${prefix}_due`), 'a live again')
   // Nothing is left to fire, and it ran once only.
-  await expect.poll(async () => (await schedules(p)).filter((s) => s.function === `${prefix}_later`).length, { timeout: 5_000 }).toBe(0)
+  await expect.poll(async () => (await listSchedules(t.jsm)).filter((s) => s.function === `${prefix}_later`).length, { timeout: 5_000 }).toBe(0)
   expect(await readAll(prefix, `${prefix}.due`)).toHaveLength(1)
 
   const invoked = await runFn(p, ['invoke', `${prefix}_due`, '--data', '{"publishedAt":1}', '--delay', '1s'], t.server.url)
   expect(invoked.stderr).toBe('')
   expect(invoked.stdout).toMatch(new RegExp(`^delayed: published to ${prefix}\\.due at `))
   await expect.poll(async () => (await readAll(prefix, `${prefix}.runs`)).length, { timeout: 10_000 }).toBe(2)
-  for (const name of ['later', 'due']) expect((await runFn(p, ['rm', `${prefix}_${name}`], t.server.url)).code).toBe(0)
+  for (const res of await Promise.all(['later', 'due'].map((name) => runFn(p, ['rm', `${prefix}_${name}`], t.server.url)))) expect(res.code).toBe(0)
 }, 60_000)
 
 it('debounce: 20 messages of one key within a second run once with the last; two keys run twice', async () => {
@@ -189,6 +189,17 @@ export default defineFunction({
   debounce: { key: { wildcard: 1 }, period: '1s' },
   async handler(event, ctx) {
     ctx.publish('${prefix}.runs', { subject: event.subject, data: event.data })
+  },
+})
+`,
+    // A key computed by a function of the event, in the handler threads.
+    'byfn.ts': `import { defineFunction } from 'jetfn'
+export default defineFunction({
+  name: '${prefix}_byfn',
+  subject: '${prefix}.orders.*',
+  debounce: { key: (event) => ((event.data as { i: number }).i >= 100 ? 'high' : 'low'), period: '1s' },
+  async handler(event, ctx) {
+    ctx.publish('${prefix}.runsfn', { data: event.data })
   },
 })
 `,
@@ -215,7 +226,7 @@ export default defineFunction({
   expect(Date.now() - t0).toBeLessThan(1_000)
   await expect.poll(async () => (await readAll(prefix, `${prefix}.runs`)).length, { timeout: 10_000 }).toBe(2)
   // Nothing more can come: no pending run of the function, and its consumer holds nothing.
-  await expect.poll(async () => (await schedules(p)).filter((s) => s.function === fn).length, { timeout: 5_000 }).toBe(0)
+  await expect.poll(async () => (await listSchedules(t.jsm)).filter((s) => s.function === fn).length, { timeout: 5_000 }).toBe(0)
   await expect.poll(async () => { const c = await t.jsm.consumers.info(prefix, `fn_${fn}`); return c.num_pending + c.num_ack_pending }, { timeout: 5_000 }).toBe(0)
   const runs = await readAll<{ subject: string; data: { i: number } }>(prefix, `${prefix}.runs`)
   expect(runs.sort((x, y) => x.subject.localeCompare(y.subject))).toEqual([
@@ -223,7 +234,8 @@ export default defineFunction({
     { subject: `${prefix}.orders.b`, data: { i: 119 } },
   ])
   await expect.poll(async () => (await readAll(prefix, `${prefix}.all`)).length, { timeout: 5_000 }).toBe(40)
-  for (const name of ['deb', 'all']) expect((await runFn(p, ['rm', `${prefix}_${name}`], t.server.url)).code).toBe(0)
+  await expect.poll(async () => (await readAll<{ data: { i: number } }>(prefix, `${prefix}.runsfn`)).map((r) => r.data.i).sort((x, y) => x - y), { timeout: 5_000 }).toEqual([19, 119])
+  for (const res of await Promise.all(['deb', 'all', 'byfn'].map((name) => runFn(p, ['rm', `${prefix}_${name}`], t.server.url)))) expect(res.code).toBe(0)
 }, 60_000)
 
 it('a redeploy replaces the schedule and fn rm removes it', async () => {
@@ -231,7 +243,7 @@ it('a redeploy replaces the schedule and fn rm removes it', async () => {
   const fn = `${prefix}_report`
   const p = await t.project(prefix, { 'report.ts': tickFunction(prefix, fn, "{ every: '1h' }") })
   expect((await runFn(p, ['deploy'], t.server.url)).stderr).toBe('')
-  expect((await schedules(p)).filter((s) => s.function === fn)).toEqual([expect.objectContaining({ kind: 'every', spec: '@every 1h', timeZone: null })])
+  expect((await listSchedules(t.jsm)).filter((s) => s.function === fn)).toEqual([expect.objectContaining({ kind: 'every', spec: '@every 1h', timeZone: null })])
 
   await writeFile(join(p.functionsDir, 'report.ts'), tickFunction(prefix, fn, "{ cron: '0 0 9 * * mon-fri', tz: 'Europe/Berlin' }"))
   expect((await runFn(p, ['deploy'], t.server.url)).stderr).toBe('')
@@ -247,7 +259,7 @@ it('a redeploy replaces the schedule and fn rm removes it', async () => {
   expect(table.stdout).toMatch(new RegExp(`${fn}\\s+cron\\s+0 0 9 \\* \\* mon-fri\\s+Europe/Berlin\\s+${replaced[0]!.next!.replace(/\./g, '\\.')}`))
 
   expect((await runFn(p, ['rm', fn], t.server.url)).code).toBe(0)
-  expect((await schedules(p)).filter((s) => s.function === fn)).toEqual([])
+  expect((await listSchedules(t.jsm)).filter((s) => s.function === fn)).toEqual([])
   const held = (await t.jsm.streams.info(SCHEDULES_STREAM, { subjects_filter: `fn.*.*.${fn}` })).state.subjects ?? {}
   expect(held).toEqual({})
 }, 30_000)

@@ -101,7 +101,7 @@ describe('resolveFunctionOptions', () => {
 
   it.each([
     [{ subject: 'a.>.b' }, "'subject' is not a valid NATS subject: '>' must be the last token (got 'a.>.b')"],
-    [{}, "'subject' is required"],
+    [{}, "'subject' must be a subject to consume, or give 'schedule' for a function that runs on a schedule"],
     [{ subject: '' }, "'subject' must not be empty (got '')"],
     [{ subject: 'a', name: 'a b' }, "'name' must contain only letters, digits, '-' and '_' (got 'a b')"],
     [{ subject: 'a', name: 'n'.repeat(65) }, `'name' must be at most 64 characters (got '${'n'.repeat(58)}…)`],
@@ -132,7 +132,7 @@ describe('resolveFunctionOptions', () => {
 
   it('names an unknown option without offering the loader-only fields', () => {
     expect(failure({ subject: 'a', handler, timout: '1s' }).message).toBe(
-      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'decode', 'startFrom', 'concurrency', 'key', 'timeout', 'timeoutGrace', 'ackWait', 'rateLimit', 'retry', 'handler', 'schema')",
+      "functions/x.ts: 'timout' is not a known field (expected one of 'name', 'subject', 'schedule', 'debounce', 'decode', 'startFrom', 'concurrency', 'key', 'timeout', 'timeoutGrace', 'ackWait', 'rateLimit', 'retry', 'handler', 'schema')",
     )
   })
 

@@ -183,3 +183,28 @@ describe('permissionDenied', () => {
     expect(permissionDenied(timeout, [])).toBeUndefined()
   })
 })
+
+describe('rolePermissions for schedules', () => {
+  const scheduled = rolePermissions({
+    ...scope,
+    functions: [...scope.functions, { name: 'nightly', subject: 'fn.schedule.nightly', stream: 'FN_SCHEDULES', scheduled: true }, { name: 'settle', subject: 'orders.*', stream: 'ORDERS', debounced: true }],
+  })
+  it("lets the deployer provision FN_SCHEDULES and write a scheduled function's schedule, and no one else", () => {
+    for (const s of ['$JS.API.STREAM.CREATE.FN_SCHEDULES', '$JS.API.CONSUMER.CREATE.FN_SCHEDULES.fn_delayed.fn.delayed.*', 'fn.schedules.cron.nightly', '$JS.API.STREAM.PURGE.FN_SCHEDULES', '$JS.API.CONSUMER.CREATE.FN_SCHEDULES.fn_nightly.fn.schedule.nightly']) {
+      expect(may(scheduled.deployer.publish, s), s).toBe(true)
+      expect(may(scheduled.replica.publish, s), s).toBe(false)
+    }
+  })
+  it('lets a replica store delayed outputs and debounce runs, relay the due ones, and run ticks', () => {
+    for (const s of ['fn.schedules.at.abc', 'fn.schedules.debounce.settle.abc', '$JS.API.STREAM.MSG.GET.FN_SCHEDULES', '$JS.API.CONSUMER.MSG.NEXT.FN_SCHEDULES.fn_delayed', '$JS.ACK.FN_SCHEDULES.fn_delayed.1.2.3.4.5', '$JS.API.CONSUMER.MSG.NEXT.FN_SCHEDULES.fn_nightly']) {
+      expect(may(scheduled.replica.publish, s), s).toBe(true)
+    }
+    expect(may(scheduled.replica.publish, 'fn.schedules.debounce.other.abc')).toBe(false)
+    expect(may(scheduled.replica.publish, 'fn.schedules.cron.nightly')).toBe(false)
+  })
+  it('lets a viewer list schedules', () => {
+    expect(may(scheduled.viewer.publish, '$JS.API.STREAM.INFO.FN_SCHEDULES')).toBe(true)
+    expect(may(scheduled.viewer.publish, '$JS.API.STREAM.MSG.GET.FN_SCHEDULES')).toBe(true)
+    expect(may(scheduled.viewer.publish, 'fn.schedules.at.x')).toBe(false)
+  })
+})
