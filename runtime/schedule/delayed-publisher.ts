@@ -116,7 +116,6 @@ function withScheduleHeaders(m: DelayedMessage): MsgHdrs {
 
 /** A key as a header value: no control characters, at most 200 characters. */
 function printable(key: string): string {
-  // eslint-disable-next-line no-control-regex
   const clean = key.replace(/[\u0000-\u001f\u007f]/g, '?')
   return clean.length > 200 ? `${clean.slice(0, 200)}…` : clean
 }
