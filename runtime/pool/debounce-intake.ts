@@ -23,8 +23,9 @@ let keys: Promise<typeof import('../keys/key-spec.ts')> | undefined
 
 /**
  * The pending run of `msg`'s key: the message as it was (subject, payload, headers but the
- * `Nats-*` ones, which steered its own publish), due `period` from now. Rejects with what a key
- * function threw, or why its value is no key.
+ * `Nats-*` ones, which steered its own publish), due `period` from now. Rejects with a `KeyError`
+ * when a key function throws or returns no key: as for ordering keys, the message is then
+ * dead-lettered (its key cannot be known, so trying again changes nothing).
  */
 export async function debounceOutput(def: LoadedDefinition, fn: WireFunction, msg: WireMessage, raw: Uint8Array, event: FnEvent<unknown>): Promise<WireOutput> {
   const spec = fn.debounce!
@@ -32,13 +33,23 @@ export async function debounceOutput(def: LoadedDefinition, fn: WireFunction, ms
   const k = await keys
   let key: string
   if ('function' in spec.key) {
-    if (!def.debounceKey) throw new TypeError("debounce.key is a function in the deployed options but the module's debounce.key is not one")
-    const value = k.keyFromValue(def.debounceKey(event as never))
-    if (!value.ok) throw new TypeError(`debounce.key: ${value.reason}`)
+    if (!def.debounceKey) throw keyError("debounce.key is a function in the deployed options but the module's debounce.key is not one")
+    let returned: unknown
+    try {
+      returned = def.debounceKey(event as never)
+    } catch (err) {
+      throw keyError(`debounce.key threw: ${(err as Error)?.message ?? String(err)}`)
+    }
+    const value = k.keyFromValue(returned)
+    if (!value.ok) throw keyError(`debounce.key: ${value.reason}`)
     key = value.key
   } else {
     key = k.keyOf(spec.key, msg.subject, msg.headers) ?? ''
   }
   const headers: WireHeaders = msg.headers ? msg.headers.filter(([name]) => !/^nats-/i.test(name)) : null
   return { subject: msg.subject, data: raw.slice(), headers: headers && headers.length > 0 ? headers : null, at: Date.now() + spec.periodMs, debounceKey: key }
+}
+
+function keyError(message: string): Error {
+  return Object.assign(new Error(message), { name: 'KeyError' })
 }

@@ -257,7 +257,8 @@ function run(
   if (isDebounceIntake(fn, msg)) {
     debounceOutput(def, fn, msg, raw, event).then(
       (out) => finish(slot, report, { kind: 'ok', durationMs: elapsedMs(startedAt), outputs: [out] }),
-      (err: unknown) => finish(slot, report, classify(err, elapsedMs(startedAt))),
+      (err: unknown) =>
+        finish(slot, report, (err as Error)?.name === 'KeyError' ? { kind: 'dead', errorKind: 'non-retryable', error: toWireError(err), durationMs: elapsedMs(startedAt) } : classify(err, elapsedMs(startedAt))),
     )
     return
   }
