@@ -6,13 +6,13 @@
  * function that throws, or returns something that is not a string or a number, dead-letters the
  * message (kind `non-retryable`, error `KeyError`): its key, and so its place, cannot be known.
  */
-import type { FnEvent } from '../define.ts'
 import { keyFromValue } from '../keys/key-spec.ts'
 import type { LoadedDefinition } from './load-function-module.ts'
 import type { BatchResult, BatchTask, Outcome } from './protocol.ts'
 import { COLUMNS, Progress, readMessage } from './protocol.ts'
 import { validateWithSchema } from './validate-with-schema.ts'
 import { toWireError } from './wire-error.ts'
+import { eventOf } from './invoke.ts'
 
 const utf8 = new TextDecoder('utf-8', { fatal: true })
 
@@ -46,16 +46,7 @@ async function keyOfMessage(task: BatchTask, def: LoadedDefinition, columns: Flo
       data = checked.value
     }
   }
-  const event: FnEvent<unknown> = {
-    data,
-    raw,
-    subject: msg.subject,
-    headers: msg.headers ? Object.fromEntries(msg.headers) : {},
-    seq: msg.seq,
-    deliveries: msg.deliveries,
-    time: new Date(msg.timeMs),
-    stream: task.fn.stream,
-  }
+  const event = eventOf(task.fn, msg, raw, data)
   let value: unknown
   try {
     value = await def.key(event as never)

@@ -243,17 +243,7 @@ function run(
   report: InvocationReport,
   startedAt: number,
 ): void {
-  const event: FnEvent<unknown> = {
-    data,
-    raw,
-    subject: msg.subject,
-    headers: msg.headers ? Object.fromEntries(msg.headers) : {},
-    seq: msg.seq,
-    deliveries: msg.deliveries,
-    time: new Date(msg.timeMs),
-    stream: fn.stream,
-  }
-  if (msg.headers) addScheduleTimes(event, msg)
+  const event = eventOf(fn, msg, raw, data)
   if (isDebounceIntake(fn, msg)) {
     debounceOutput(def, fn, msg, raw, event).then(
       (out) => finish(slot, report, { kind: 'ok', durationMs: elapsedMs(startedAt), outputs: [out] }),
@@ -286,6 +276,22 @@ function run(
  * schedule produces): its instant, to the second (ticks are stored within the second they are
  * due; cron has no finer field), and the next one.
  */
+/** The `event` a handler (or a key function) gets for one message. */
+export function eventOf(fn: Pick<WireFunction, 'stream'>, msg: WireMessage, raw: Uint8Array, data: unknown): FnEvent<unknown> {
+  const event: FnEvent<unknown> = {
+    data,
+    raw,
+    subject: msg.subject,
+    headers: msg.headers ? Object.fromEntries(msg.headers) : {},
+    seq: msg.seq,
+    deliveries: msg.deliveries,
+    time: new Date(msg.timeMs),
+    stream: fn.stream,
+  }
+  if (msg.headers) addScheduleTimes(event, msg)
+  return event
+}
+
 function addScheduleTimes(event: FnEvent<unknown>, msg: WireMessage): void {
   const next = headerValue(msg.headers, 'Nats-Schedule-Next')
   if (next === undefined || headerValue(msg.headers, 'Nats-Scheduler') === undefined) return
