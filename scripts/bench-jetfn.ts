@@ -14,6 +14,7 @@ import { removeFunction } from '../runtime/deploy/manage-functions.ts'
 import { Registry } from '../runtime/deploy/registry.ts'
 import { consumerName } from '../runtime/nats/ensure-consumer.ts'
 import { runReplica, type RunningReplica } from '../runtime/replica/run-replica.ts'
+import type { LocalRedis } from './bench-peers.ts'
 import { waitDrained } from './bench-support.ts'
 
 /** What every case gets: the one server of the run and a connection to it. */
@@ -26,6 +27,8 @@ export interface BenchEnv {
   quick: boolean
   runs: number
   log: (line: string) => void
+  /** `--peers`: measure the peers beside case 1; `redis` is absent when redis-server is not installed. */
+  peers?: { redis: LocalRedis | undefined }
 }
 
 export async function openRegistry(nc: NatsConnection): Promise<Registry> {

@@ -23,13 +23,16 @@ const nc = await connect({ servers: o.url, noAsyncTraces: true, name: 'bench raw
 try {
   const jsm = await jetstreamManager(nc)
   const options = { url: o.url, jsm, stream: o.stream, n: o.n, work: o.work, maxMessages: o.maxMessages }
+  // CPU of this process (every thread) over the drain: the raw side of CPU per message.
+  const cpu0 = process.cpuUsage()
   const ms =
     o.mode === 'per-tick'
       ? await rawDrainPerTick(options)
       : o.mode === 'threads'
         ? await rawDrainThreads({ ...options, threads: o.threads ?? 2 })
         : await rawDrain(options)
-  process.stdout.write(`${JSON.stringify({ ms })}\n`)
+  const cpu = process.cpuUsage(cpu0)
+  process.stdout.write(`${JSON.stringify({ ms, cpuUs: cpu.user + cpu.system })}\n`)
 } finally {
   await nc.close()
 }

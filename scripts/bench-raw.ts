@@ -11,7 +11,9 @@ import { AckPolicy, jetstream, type JetStreamClient, type JetStreamManager } fro
 import { connect, nanos, type NatsConnection } from '@nats-io/transport-node'
 import { nowUs, waitDrained } from './bench-support.ts'
 
-const DURABLE = 'raw'
+/** The raw loop's durable consumer (the piscina peer drains the same one). */
+export const RAW_DURABLE = 'raw'
+const DURABLE = RAW_DURABLE
 
 /** Creates the raw loop's durable consumer; call it before filling the backlog. */
 export async function addRawConsumer(jsm: JetStreamManager, stream: string, subject: string, maxAckPending: number): Promise<void> {
@@ -151,8 +153,11 @@ export async function rawDrainThreads(o: Omit<RawDrainOptions, 'onMessage' | 'on
 /** How a raw measurement drains: see {@link rawDrain}, {@link rawDrainPerTick}, {@link rawDrainThreads}. */
 export type RawMode = 'callback' | 'per-tick' | 'threads'
 
-/** A raw drain of `mode` in a fresh child process; returns the milliseconds it measured. */
-export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; mode: RawMode; threads?: number }): Promise<number> {
+/**
+ * A raw drain of `mode` in a fresh child process; returns the milliseconds it measured and the
+ * child's CPU (user + system, every thread) over the drain, in µs.
+ */
+export async function rawDrainInChild(o: { url: string; stream: string; n: number; work: number; maxMessages: number; mode: RawMode; threads?: number }): Promise<{ ms: number; cpuUs: number }> {
   const child = spawnTied(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bench-raw-child.ts', import.meta.url)), JSON.stringify(o)], { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
@@ -161,7 +166,7 @@ export async function rawDrainInChild(o: { url: string; stream: string; n: numbe
   const code = await new Promise<number | null>((resolve) => child.on('exit', resolve))
   const line = out.trim().split('\n').at(-1) ?? ''
   if (code !== 0 || !line.startsWith('{')) throw new Error(`raw child exited with ${code}: ${err.trim().split('\n').slice(-3).join(' | ')}`)
-  return (JSON.parse(line) as { ms: number }).ms
+  return JSON.parse(line) as { ms: number; cpuUs: number }
 }
 
 /** Waits until the server shows the consumer drained; returns the ms since `start` and closes the loop. */

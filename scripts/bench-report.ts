@@ -18,7 +18,8 @@ export interface CaseResult {
   /** jetfn / baseline, or for latency jetfn p99 − raw p99 in ms, or for deploy the jetfn figure. */
   comparison: { kind: 'ratio' | 'difference' | 'value'; value: number; text: string }
   target: string
-  pass: boolean
+  /** Whether the target is met; null where a figure is shown and not judged (a peer, a missing tool). */
+  pass: boolean | null
   /** Every run and side figure behind the row. */
   details: Record<string, unknown>
 }
@@ -40,7 +41,7 @@ export function renderTable(results: readonly (CaseResult | { case: string; erro
   const rows = [['case', 'baseline', 'jetfn', 'ratio', 'target', 'result']]
   for (const r of results) {
     if ('error' in r) rows.push([r.case, '-', '-', '-', '-', `ERROR ${r.error.split('\n')[0]}`])
-    else rows.push([r.title, r.baseline.text, r.jetfn.text, r.comparison.text, r.target, r.pass ? 'pass' : 'FAIL'])
+    else rows.push([r.title, r.baseline.text, r.jetfn.text, r.comparison.text, r.target, r.pass === null ? '-' : r.pass ? 'pass' : 'FAIL'])
   }
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)))
   const line = (row: string[]) => `| ${row.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`

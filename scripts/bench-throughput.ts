@@ -9,7 +9,8 @@
 import { availableParallelism } from 'node:os'
 import { addRawConsumer, rawDrainInChild, type RawMode } from './bench-raw.ts'
 import { deployAndDrain, undeploy, type BenchEnv } from './bench-jetfn.ts'
-import { benchProject, fill, freePort, functionSource, median, startFnProcess, stopProcess, waitReady, type BenchProject } from './bench-support.ts'
+import { bullmqRun, piscinaRun, type PeerDrain } from './bench-peers.ts'
+import { benchProject, fill, freePort, functionSource, median, procCpuUs, startFnProcess, stopProcess, waitReady, type BenchProject } from './bench-support.ts'
 import { fmtInt, msgRate, type CaseResult } from './bench-report.ts'
 
 /** The server's cap on unacked messages for the raw loop: far above what it holds. */
@@ -36,6 +37,18 @@ interface DrainRuns {
   perTick: number[]
   threads: number[]
   jetfn: number[]
+  /** CPU per message, µs, of the raw child (over its drain) and of the replica (deploy to drained). */
+  rawCpu: number[]
+  jetfnCpu: number[]
+  /** `--peers`, case 1 only: the hand-written piscina loop and BullMQ, one drain per run. */
+  piscina: PeerDrain[]
+  bullmq: PeerDrain[]
+}
+
+/** A drain's rate and CPU per message. */
+interface Drain {
+  rate: number
+  cpuUsPerMsg: number
 }
 
 async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
@@ -45,48 +58,70 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
   const perTick: number[] = []
   const threads: number[] = []
   const jetfn: number[] = []
+  const rawCpu: number[] = []
+  const jetfnCpu: number[] = []
+  const piscina: PeerDrain[] = []
+  const bullmq: PeerDrain[] = []
   // One replica for every run, as a replica runs in production: started once, warmed up by one
   // drain that is not counted (a fresh process spent the first part of its drain in the JIT:
   // 47k msg/s against 64k warm).
   const replica = startFnProcess(env.root, project.configFile, env.url)
   try {
     await waitReady(httpPort, replica)
-    const warm = await jetfnDrain(env, project, spec, 'warm', spec.warmup ?? Math.ceil(spec.n / 4))
-    env.log(`${spec.key} warm-up jetfn (not counted): ${fmtInt(warm)} msg/s`)
+    const warm = await jetfnDrain(env, project, spec, 'warm', spec.warmup ?? Math.ceil(spec.n / 4), replica.pid!)
+    env.log(`${spec.key} warm-up jetfn (not counted): ${fmtInt(warm.rate)} msg/s`)
     for (let r = 1; r <= env.runs; r++) {
-      raw.push(await rawRun(env, spec, `${r}_RAW`, 'callback'))
-      env.log(`${spec.key} run ${r} raw:   ${fmtInt(raw.at(-1)!)} msg/s`)
+      const base = await rawRun(env, spec, `${r}_RAW`, 'callback')
+      raw.push(base.rate)
+      rawCpu.push(base.cpuUsPerMsg)
+      env.log(`${spec.key} run ${r} raw:   ${fmtInt(base.rate)} msg/s, ${base.cpuUsPerMsg} µs CPU/msg`)
       if (spec.context) {
-        perTick.push(await rawRun(env, spec, `${r}_TICK`, 'per-tick'))
+        perTick.push((await rawRun(env, spec, `${r}_TICK`, 'per-tick')).rate)
         env.log(`${spec.key} run ${r} raw, acks per tick: ${fmtInt(perTick.at(-1)!)} msg/s`)
-        threads.push(await rawRun(env, spec, `${r}_THREADS`, 'threads'))
+        threads.push((await rawRun(env, spec, `${r}_THREADS`, 'threads')).rate)
         env.log(`${spec.key} run ${r} raw, ${availableParallelism()} threads with own connections: ${fmtInt(threads.at(-1)!)} msg/s`)
       }
-      jetfn.push(await jetfnDrain(env, project, spec, `${r}`, spec.n))
-      env.log(`${spec.key} run ${r} jetfn: ${fmtInt(jetfn.at(-1)!)} msg/s`)
+      const fn = await jetfnDrain(env, project, spec, `${r}`, spec.n, replica.pid!)
+      jetfn.push(fn.rate)
+      jetfnCpu.push(fn.cpuUsPerMsg)
+      env.log(`${spec.key} run ${r} jetfn: ${fmtInt(fn.rate)} msg/s, ${fn.cpuUsPerMsg} µs CPU/msg`)
+      if (spec.context && env.peers) {
+        const p = await piscinaRun(env, `${spec.key}_${r}`, spec.n, availableParallelism())
+        piscina.push(p)
+        env.log(`${spec.key} run ${r} peer piscina: ${fmtInt(msgRate(spec.n, p.ms))} msg/s`)
+        if (env.peers.redis) {
+          const b = await bullmqRun(env.peers.redis, `${spec.key}_${r}`, spec.n, spec.concurrency)
+          bullmq.push(b)
+          env.log(`${spec.key} run ${r} peer bullmq: ${fmtInt(msgRate(spec.n, b.ms))} msg/s`)
+        }
+      }
     }
   } finally {
     await stopProcess(replica)
   }
-  return { raw, perTick, threads, jetfn }
+  return { raw, perTick, threads, jetfn, rawCpu, jetfnCpu, piscina, bullmq }
 }
 
-/** Drains a backlog of `spec.n` through the raw loop in a child process; returns msg/s. */
-async function rawRun(env: BenchEnv, spec: DrainSpec, suffix: string, mode: RawMode): Promise<number> {
+/** Drains a backlog of `spec.n` through the raw loop in a child process. */
+async function rawRun(env: BenchEnv, spec: DrainSpec, suffix: string, mode: RawMode): Promise<Drain> {
   const stream = `${spec.key.toUpperCase()}_${suffix}`
   await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
   try {
     await addRawConsumer(env.jsm, stream, `${stream}.in`, RAW_MAX_ACK_PENDING)
     await fill(env.nc, env.jsm, stream, `${stream}.in`, spec.n)
-    const ms = await rawDrainInChild({ url: env.url, stream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages, mode, threads: availableParallelism() })
-    return msgRate(spec.n, ms)
+    const { ms, cpuUs } = await rawDrainInChild({ url: env.url, stream, n: spec.n, work: spec.work, maxMessages: spec.rawMaxMessages, mode, threads: availableParallelism() })
+    return { rate: msgRate(spec.n, ms), cpuUsPerMsg: +(cpuUs / spec.n).toFixed(1) }
   } finally {
     await env.jsm.streams.delete(stream)
   }
 }
 
-/** Drains `n` messages through a new function deployed to the running replica; returns msg/s. */
-async function jetfnDrain(env: BenchEnv, project: BenchProject, spec: DrainSpec, run: string, n: number): Promise<number> {
+/**
+ * Drains `n` messages through a new function deployed to the running replica (`pid`). Its CPU per
+ * message is the replica's utime + stime (/proc, every thread, 10 ms ticks) from the deploy to the
+ * consumer drained: loading the bundle into the pool's threads is in it.
+ */
+async function jetfnDrain(env: BenchEnv, project: BenchProject, spec: DrainSpec, run: string, n: number, pid: number): Promise<Drain> {
   const stream = `${spec.key.toUpperCase()}_${run.toUpperCase()}_FN`
   const name = `${spec.key}_${run}`
   await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
@@ -95,7 +130,9 @@ async function jetfnDrain(env: BenchEnv, project: BenchProject, spec: DrainSpec,
     const handler = spec.work > 0 ? `pbkdf2Sync('jetfn', 'salt', ${spec.work}, 32, 'sha256')` : ''
     const imports = spec.work > 0 ? "import { pbkdf2Sync } from 'node:crypto'" : ''
     const file = await project.addFunction(name, functionSource({ name, subject: `${stream}.in`, concurrency: spec.concurrency, handler, imports }))
-    return msgRate(n, await deployAndDrain(env, project.functionsDir, file, name, stream))
+    const cpu0 = await procCpuUs(pid)
+    const ms = await deployAndDrain(env, project.functionsDir, file, name, stream)
+    return { rate: msgRate(n, ms), cpuUsPerMsg: +(((await procCpuUs(pid)) - cpu0) / n).toFixed(1) }
   } finally {
     await undeploy(env, [name])
     await env.jsm.streams.delete(stream)
@@ -109,7 +146,7 @@ async function jetfnDrain(env: BenchEnv, project: BenchProject, spec: DrainSpec,
  */
 export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
   const spec: DrainSpec = { key: 'throughput', n: env.quick ? 10_000 : 200_000, work: 0, rawMaxMessages: 4_000, concurrency: 4_000, context: true }
-  const { raw, perTick, threads, jetfn } = await drainRuns(env, spec)
+  const { raw, perTick, threads, jetfn, rawCpu, jetfnCpu, piscina, bullmq } = await drainRuns(env, spec)
   const ratio = median(jetfn) / median(raw)
   const perTickRatio = median(jetfn) / median(perTick)
   const ceiling = median(threads) / median(raw)
@@ -132,6 +169,10 @@ export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
       rawThreads: `${availableParallelism()} worker threads, each its own connection and consume({ max_messages: ${spec.rawMaxMessages}, callback }) with m.ack() on the one durable consumer: the ceiling of a design whose handlers run on threads`,
       threadCeiling: +ceiling.toFixed(3),
       jetfnRuns: jetfn,
+      rawCpuUsPerMsgRuns: rawCpu,
+      jetfnCpuUsPerMsgRuns: jetfnCpu,
+      cpuPerMessage: 'raw: process.cpuUsage() of the raw child over its drain; jetfn: utime + stime of the fn start replica from /proc, deploy to drained (bundle load included); every thread of each process',
+      ...(env.peers ? { peers: { piscinaRuns: piscina, bullmqRuns: bullmq, bullmqConcurrency: spec.concurrency, redis: env.peers.redis?.version ?? null } } : {}),
       raw: `main-thread consume({ max_messages: ${spec.rawMaxMessages}, callback }), m.ack() per message, ackAck() on the last, in a child process; clock from consume() to the consumer drained`,
       jetfn: `no-op function, concurrency ${spec.concurrency}, ${availableParallelism()} pool threads, fn start child; clock from deployFunctions returning to the consumer drained`,
     },
@@ -147,7 +188,7 @@ export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
  */
 export async function cpuCase(env: BenchEnv, iterations: number): Promise<CaseResult> {
   const spec: DrainSpec = { key: 'cpu', n: env.quick ? 300 : 4_000, work: iterations, rawMaxMessages: 256, concurrency: 256, warmup: env.quick ? 300 : 4_000 }
-  const { raw, jetfn } = await drainRuns(env, spec)
+  const { raw, jetfn, rawCpu, jetfnCpu } = await drainRuns(env, spec)
   const ratio = median(jetfn) / median(raw)
   return {
     case: 'cpu',
@@ -163,6 +204,8 @@ export async function cpuCase(env: BenchEnv, iterations: number): Promise<CaseRe
       threads: availableParallelism(),
       rawRuns: raw,
       jetfnRuns: jetfn,
+      rawCpuUsPerMsgRuns: rawCpu,
+      jetfnCpuUsPerMsgRuns: jetfnCpu,
       raw: `main-thread consume({ max_messages: ${spec.rawMaxMessages}, callback }), pbkdf2Sync then m.ack() per message`,
       jetfn: `pbkdf2Sync function, concurrency ${spec.concurrency}, pool threads = ${availableParallelism()}`,
     },

@@ -6,10 +6,14 @@
  *   npm run bench                                   # every case, median of 3 runs (~5 min)
  *   npm run bench -- --quick --runs 1               # small sizes: proves the script works
  *   npm run bench -- --cases throughput,cpu --runs 5 --out results.json
+ *   npm run bench -- --peers                        # and the peers beside case 1 (issue 19)
  *
  * Cases: throughput (no-op drain), cpu (1 ms of CPU per message), latency (publish to handler
  * start at 2,000 msg/s), memory (peak RSS, large vs small backlog), deploy (deploy returning to
- * the first message on the new version), many (100 functions in one replica).
+ * the first message on the new version), many (100 functions in one replica), cold (the first
+ * drain of a fresh replica at concurrency 512). `--peers` adds, interleaved with case 1's runs,
+ * the loop a user would write (consume() + piscina) and BullMQ on a local redis-server. After the
+ * table, every target of issue 19 with its figure and met / not met.
  * Run it on a quiet machine: it measures the machine as much as the code.
  */
 import { mkdir, writeFile } from 'node:fs/promises'
@@ -25,20 +29,25 @@ import { deployCase, latencyCase } from './bench-latency.ts'
 import { memoryCase, manyCase } from './bench-process.ts'
 import { renderTable, type CaseResult } from './bench-report.ts'
 import { calibratePbkdf2 } from './bench-support.ts'
+import { coldCase } from './bench-cold.ts'
+import { peerRows, REDIS_MISSING, startRedis, type LocalRedis } from './bench-peers.ts'
+import { issueTargets, renderTargets } from './bench-targets.ts'
 import { cpuCase, throughputCase } from './bench-throughput.ts'
 
-const CASES = ['throughput', 'cpu', 'latency', 'memory', 'deploy', 'many'] as const
+const CASES = ['throughput', 'cpu', 'latency', 'memory', 'deploy', 'many', 'cold'] as const
 type CaseName = (typeof CASES)[number]
 /**
  * The order cases run in (the table keeps case order). The two whose replica runs in this process
  * go first: after the throughput cases have filled millions of messages through this process, its
  * heap made the latency case's p99 swing from +2 to +10 ms between runs.
  */
-const RUN_ORDER: readonly CaseName[] = ['latency', 'deploy', 'throughput', 'cpu', 'memory', 'many']
+const RUN_ORDER: readonly CaseName[] = ['latency', 'deploy', 'throughput', 'cpu', 'cold', 'memory', 'many']
 
 const HELP = `usage: npm run bench -- [options]
   --cases LIST   comma list of ${CASES.join(', ')} (default: all)
   --runs N       runs per throughput case (throughput, cpu, many); the median is reported (default 3)
+  --peers        also measure the peers beside the throughput case: consume() + piscina, and BullMQ
+                 on a redis-server started here (when installed: apt-get install redis-server)
   --quick        small sizes, for the smoke test
   --out FILE     where the JSON goes (default .fn/bench/results-<iso date>.json)`
 
@@ -47,6 +56,7 @@ const { values } = parseArgs({
     cases: { type: 'string', default: CASES.join(',') },
     runs: { type: 'string', default: '3' },
     quick: { type: 'boolean', default: false },
+    peers: { type: 'boolean', default: false },
     out: { type: 'string' },
     help: { type: 'boolean', short: 'h', default: false },
   },
@@ -65,14 +75,22 @@ const root = fileURLToPath(new URL('..', import.meta.url))
 const started = new Date()
 const out = resolve(values.out ?? join(root, '.fn', 'bench', `results-${started.toISOString().replace(/[:.]/g, '-')}.json`))
 const log = (line: string) => process.stderr.write(`${line}\n`)
+const loadAverageAtStart = loadavg()
+
+if (values.peers && !selected.includes('throughput')) throw new Error('--peers: the peers are measured beside the throughput case; add it to --cases')
 
 const server = await NatsServerProcess.start()
+let redis: LocalRedis | undefined
 const nc = await connect({ servers: server.url, noAsyncTraces: true, name: 'bench' })
 const results: (CaseResult | { case: string; error: string })[] = []
 let pbkdf2Iterations: number | undefined
 const natsServerVersion = nc.info?.version ?? null
 try {
-  const env: BenchEnv = { url: server.url, root, nc, jsm: await jetstreamManager(nc), registry: await openRegistry(nc), quick: values.quick, runs, log }
+  if (values.peers) {
+    redis = await startRedis(log)
+    if (!redis) log(`--peers: ${REDIS_MISSING}; the BullMQ row says so`)
+  }
+  const env: BenchEnv = { url: server.url, root, nc, jsm: await jetstreamManager(nc), registry: await openRegistry(nc), quick: values.quick, runs, log, ...(values.peers ? { peers: { redis } } : {}) }
   log(`nats-server ${natsServerVersion} on ${server.url}; cases ${selected.join(', ')}; runs ${runs}${values.quick ? '; quick' : ''}; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   for (const name of RUN_ORDER.filter((c) => selected.includes(c))) {
     // Each case starts from a collected heap (npm run bench passes --expose-gc).
@@ -83,7 +101,8 @@ try {
         pbkdf2Iterations = calibratePbkdf2(1)
         log(`cpu: ${pbkdf2Iterations} pbkdf2 iterations take about 1 ms here`)
       }
-      results.push(await runCase(name, env))
+      const result = await runCase(name, env)
+      results.push(result, ...(name === 'throughput' ? peerRows(result) : []))
     } catch (err) {
       log(`${name} failed: ${(err as Error).stack ?? String(err)}`)
       results.push({ case: name, error: (err as Error).message })
@@ -93,6 +112,7 @@ try {
 } finally {
   await nc.close()
   await server.stop()
+  await redis?.stop()
 }
 
 function runCase(name: CaseName, env: BenchEnv): Promise<CaseResult> {
@@ -103,12 +123,17 @@ function runCase(name: CaseName, env: BenchEnv): Promise<CaseResult> {
     case 'memory': return memoryCase(env)
     case 'deploy': return deployCase(env)
     case 'many': return manyCase(env)
+    case 'cold': return coldCase(env)
   }
 }
 
-// The table and the JSON list cases in case order, whatever order they ran in.
-results.sort((a, b) => CASES.indexOf(a.case as CaseName) - CASES.indexOf(b.case as CaseName))
+// The table and the JSON list cases in case order, whatever order they ran in; the peers' rows
+// (peer-*) follow case 1 (the sort is stable).
+const order = (c: string) => CASES.indexOf((c.startsWith('peer-') ? 'throughput' : c) as CaseName)
+results.sort((a, b) => order(a.case) - order(b.case))
 console.log(renderTable(results))
+const targets = issueTargets(results)
+console.log(`\n${renderTargets(targets)}`)
 const many = results.find((r): r is CaseResult => r.case === 'many' && !('error' in r))
 if (many) console.log(`100 idle functions: ${many.details.perFunctionRssKiB} KiB RSS and ${many.details.perFunctionCpuPctOfCore} % of a core per function`)
 const report = {
@@ -116,6 +141,7 @@ const report = {
     started: started.toISOString(),
     finished: new Date().toISOString(),
     command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+    loadAverageAtStart,
     quick: values.quick,
     runs,
     node: process.version,
@@ -125,6 +151,7 @@ const report = {
     pbkdf2Iterations: pbkdf2Iterations ?? null,
   },
   results,
+  targets,
 }
 await mkdir(dirname(out), { recursive: true })
 await writeFile(out, `${JSON.stringify(report, null, 2)}\n`)
