@@ -9,7 +9,7 @@
 import { availableParallelism } from 'node:os'
 import { addRawConsumer, rawDrainInChild, type RawMode } from './bench-raw.ts'
 import { deployAndDrain, undeploy, type BenchEnv } from './bench-jetfn.ts'
-import { bullmqRun, piscinaRun, type PeerDrain } from './bench-peers.ts'
+import { BULLMQ_CONCURRENCY, bullmqRun, piscinaRun, type PeerDrain } from './bench-peers.ts'
 import { benchProject, fill, freePort, functionSource, median, procCpuUs, startFnProcess, stopProcess, waitReady, type BenchProject } from './bench-support.ts'
 import { fmtInt, msgRate, type CaseResult } from './bench-report.ts'
 
@@ -90,7 +90,7 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
         piscina.push(p)
         env.log(`${spec.key} run ${r} peer piscina: ${fmtInt(msgRate(spec.n, p.ms))} msg/s`)
         if (env.peers.redis) {
-          const b = await bullmqRun(env.peers.redis, `${spec.key}_${r}`, spec.n, spec.concurrency)
+          const b = await bullmqRun(env.peers.redis, `${spec.key}_${r}`, spec.n, BULLMQ_CONCURRENCY)
           bullmq.push(b)
           env.log(`${spec.key} run ${r} peer bullmq: ${fmtInt(msgRate(spec.n, b.ms))} msg/s`)
         }
@@ -172,7 +172,7 @@ export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
       rawCpuUsPerMsgRuns: rawCpu,
       jetfnCpuUsPerMsgRuns: jetfnCpu,
       cpuPerMessage: 'raw: process.cpuUsage() of the raw child over its drain; jetfn: utime + stime of the fn start replica from /proc, deploy to drained (bundle load included); every thread of each process',
-      ...(env.peers ? { peers: { piscinaRuns: piscina, bullmqRuns: bullmq, bullmqConcurrency: spec.concurrency, redis: env.peers.redis?.version ?? null } } : {}),
+      ...(env.peers ? { peers: { piscinaRuns: piscina, bullmqRuns: bullmq, bullmqConcurrency: BULLMQ_CONCURRENCY, redis: env.peers.redis?.version ?? null } } : {}),
       raw: `main-thread consume({ max_messages: ${spec.rawMaxMessages}, callback }), m.ack() per message, ackAck() on the last, in a child process; clock from consume() to the consumer drained`,
       jetfn: `no-op function, concurrency ${spec.concurrency}, ${availableParallelism()} pool threads, fn start child; clock from deployFunctions returning to the consumer drained`,
     },
