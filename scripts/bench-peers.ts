@@ -45,9 +45,15 @@ export interface LocalRedis {
   stop(): Promise<void>
 }
 
-/** `redis-server` on PATH or in /usr/bin (Debian's package), or undefined. */
+/**
+ * `$REDIS_SERVER_BIN` when set (`none`: as if not installed), else `redis-server` on PATH or in
+ * /usr/bin (Debian's package); undefined when there is none.
+ */
 export async function findRedisServer(): Promise<string | undefined> {
   const { access, constants } = await import('node:fs/promises')
+  const env = process.env.REDIS_SERVER_BIN
+  if (env === 'none') return undefined
+  if (env) return env
   const dirs = [...(process.env.PATH ?? '').split(':').filter(Boolean), '/usr/bin', '/usr/sbin']
   for (const dir of dirs) {
     try {
