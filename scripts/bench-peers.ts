@@ -165,9 +165,10 @@ async function peerChild(o: PeerChildOptions): Promise<PeerDrain> {
  * The piscina loop is a target (jetfn ≥ 1.0x of it, issue 19); BullMQ's ratio is shown, not judged.
  */
 export function peerRows(throughput: CaseResult): CaseResult[] {
-  const d = throughput.details as { messages: number; jetfnRuns: number[]; peers?: { piscinaRuns: PeerDrain[]; bullmqRuns: PeerDrain[]; bullmqConcurrency: number; redis: string | null } }
+  const d = throughput.details as { messages: number; jetfnRuns: number[]; jetfnCpuUsPerMsgRuns: number[]; peers?: { piscinaRuns: PeerDrain[]; bullmqRuns: PeerDrain[]; bullmqConcurrency: number; redis: string | null } }
   if (!d.peers) return []
   const jetfn = median(d.jetfnRuns)
+  const jetfnText = `${fmtInt(jetfn)} msg/s, ${median(d.jetfnCpuUsPerMsgRuns).toFixed(1)} µs CPU/msg`
   const n = d.messages
   const rates = (runs: PeerDrain[]) => runs.map((r) => msgRate(n, r.ms))
   const cpu = (runs: PeerDrain[]) => +median(runs.map((r) => r.cpuUs / n)).toFixed(1)
@@ -177,8 +178,8 @@ export function peerRows(throughput: CaseResult): CaseResult[] {
     return {
       case: `peer-${key}`,
       title,
-      baseline: { value: peer, unit: 'msg/s', text: `${fmtInt(peer)} msg/s` },
-      jetfn: { value: jetfn, unit: 'msg/s', text: `${fmtInt(jetfn)} msg/s` },
+      baseline: { value: peer, unit: 'msg/s', text: `${fmtInt(peer)} msg/s, ${cpu(runs)} µs CPU/msg` },
+      jetfn: { value: jetfn, unit: 'msg/s', text: jetfnText },
       comparison: { kind: 'ratio', value: +ratio.toFixed(3), text: `${ratio.toFixed(2)}x` },
       target,
       pass: pass(ratio),
@@ -193,7 +194,7 @@ export function peerRows(throughput: CaseResult): CaseResult[] {
       case: 'peer-bullmq',
       title: `1b. peer: BullMQ, concurrency ${BULLMQ_CONCURRENCY}`,
       baseline: { value: null, unit: 'msg/s', text: REDIS_MISSING },
-      jetfn: { value: jetfn, unit: 'msg/s', text: `${fmtInt(jetfn)} msg/s` },
+      jetfn: { value: jetfn, unit: 'msg/s', text: jetfnText },
       comparison: { kind: 'ratio', value: NaN, text: '-' },
       target: 'shown',
       pass: null,
