@@ -112,9 +112,14 @@ export default defineFunction({
     expect(all.map((r) => r.i).sort((a, b) => a - b)).toEqual(Array.from({ length: total }, (_, i) => i))
     for (const tenant of ['a', 'b']) {
       const starts = all.filter((r) => r.tenant === tenant).map((r) => r.started).sort((a, b) => a - b)
-      // 5 per second with a burst of 1: 15 runs take 14 intervals of 200 ms; none closer than that, give or take the clock.
-      for (let k = 1; k < starts.length; k++) expect(starts[k]! - starts[k - 1]!, `tenant ${tenant}, run ${k}`).toBeGreaterThanOrEqual(180)
-      expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(14 * 200 - 50)
+      // 5 per second with a burst of 1: runs are let go 200 ms apart, so 15 take 14 intervals. A start
+      // is stamped in the handler thread, a few ms after its token (more on a loaded box), so the
+      // bound is over windows, with one run of slack, not between neighbours.
+      for (let a = 0, b = 0; a < starts.length; a++) {
+        while (b < starts.length && starts[b]! < starts[a]! + 1_000) b++
+        expect(b - a, `tenant ${tenant}: runs started within 1 s of run ${a}`).toBeLessThanOrEqual(6)
+      }
+      expect(starts.at(-1)! - starts[0]!).toBeGreaterThanOrEqual(14 * 200 - 100)
     }
     // The two tenants ran side by side: all 30 took about as long as one tenant's 15.
     const span = Math.max(...all.map((r) => r.started)) - Math.min(...all.map((r) => r.started))
