@@ -2,7 +2,7 @@
  * One drain of a peer of jetfn (`npm run bench -- --peers`) in a fresh process, so that its CPU
  * and heap are its own: `{ peer: 'piscina', … }` is the loop a user would write by hand (nats.js
  * `consume()` handing batches of 256 to piscina, the main thread acking, as in
- * ../shared/bench/limit/limit.mjs mode `pool`); `{ peer: 'bullmq', … }` is a BullMQ worker with a
+ * the raw-limit study's "batch 256 packed ack" pool mode); `{ peer: 'bullmq', … }` is a BullMQ worker with a
  * no-op processor on a queue the parent filled. Prints `{ ms, cpuUs }`: the drain's wall time and
  * this process's CPU (every thread) over it.
  */

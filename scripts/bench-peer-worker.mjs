@@ -1,5 +1,5 @@
 // The piscina task of the hand-written peer loop (`npm run bench -- --peers`), as in
-// ../shared/bench/limit/limit.mjs mode `pool`: a batch of payloads packed in one transferred
+// the raw-limit study's "batch 256 packed ack" pool mode: a batch of payloads packed in one transferred
 // buffer; each is decoded and JSON-parsed (what a jetfn function gets before it runs), and the
 // handler is a no-op. Returns one outcome byte per message (0: ack). Plain JavaScript: a worker's
 // entry file does not go through tsx's hooks on Node 20.

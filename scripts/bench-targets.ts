@@ -33,30 +33,24 @@ export function issueTargets(results: readonly Result[]): TargetResult[] {
     out.push({ target: cpuTarget, measured: `${ratio.toFixed(2)}x (${fn.toFixed(1)} vs ${raw.toFixed(1)} µs/msg, whole process from /proc; per thread: scripts/profile-drain.ts, run apart)`, goal: '<= 1.5x', met: ratio <= 1.5, value: +ratio.toFixed(3) })
   } else out.push(missing(cpuTarget, '<= 1.5x', '--cases throughput'))
 
-  const c = get('cold')
-  const coldTarget = 'cold fn start, concurrency 512, vs raw per-tick loop'
-  if (c) out.push({ target: coldTarget, measured: `${c.comparison.value.toFixed(2)}x (${c.jetfn.text} vs ${c.baseline.text})`, goal: '>= 0.8x', met: c.comparison.value >= 0.8, value: c.comparison.value })
-  else out.push(missing(coldTarget, '>= 0.8x', '--cases cold'))
+  // Targets judged on a case's own ratio: at least (>=) or at most (<=) the bound.
+  const ratio = (caseName: string, target: string, op: '>=' | '<=', bound: number, how: string): TargetResult => {
+    const r = get(caseName)
+    const goal = `${op} ${bound.toFixed(1)}x`
+    if (!r) return missing(target, goal, how)
+    const v = r.comparison.value
+    return { target, measured: `${v.toFixed(2)}x (${r.jetfn.text} vs ${r.baseline.text})`, goal, met: op === '>=' ? v >= bound : v <= bound, value: v }
+  }
+  out.push(ratio('cold', 'cold fn start, concurrency 512, vs raw per-tick loop', '>=', 0.8, '--cases cold'))
 
   const l = get('latency')
   const latTarget = 'latency p99 at 2,000 msg/s vs raw'
   if (l) out.push({ target: latTarget, measured: `${l.comparison.text} (${l.jetfn.value} vs ${l.baseline.value} ms)`, goal: '<= raw + 5 ms', met: l.comparison.value <= 5, value: l.comparison.value })
   else out.push(missing(latTarget, '<= raw + 5 ms', '--cases latency'))
 
-  const cpu = get('cpu')
-  const cpuCaseTarget = '1 ms CPU/msg, pool threads vs raw main-thread loop'
-  if (cpu) out.push({ target: cpuCaseTarget, measured: `${cpu.comparison.value.toFixed(2)}x (${cpu.jetfn.text} vs ${cpu.baseline.text})`, goal: '>= 1.8x', met: cpu.comparison.value >= 1.8, value: cpu.comparison.value })
-  else out.push(missing(cpuCaseTarget, '>= 1.8x', '--cases cpu'))
-
-  const m = get('memory')
-  const memTarget = 'peak RSS, 1,000,000 vs 10,000 backlog'
-  if (m) out.push({ target: memTarget, measured: `${m.comparison.value.toFixed(2)}x (${m.jetfn.text} vs ${m.baseline.text})`, goal: '<= 1.1x', met: m.comparison.value <= 1.1, value: m.comparison.value })
-  else out.push(missing(memTarget, '<= 1.1x', '--cases memory'))
-
-  const p = get('peer-piscina')
-  const peerTarget = 'jetfn vs hand-written consume() + piscina loop'
-  if (p) out.push({ target: peerTarget, measured: `${p.comparison.value.toFixed(2)}x (${p.jetfn.text} vs ${p.baseline.text})`, goal: '>= 1.0x', met: p.comparison.value >= 1, value: p.comparison.value })
-  else out.push(missing(peerTarget, '>= 1.0x', '--peers with --cases throughput'))
+  out.push(ratio('cpu', '1 ms CPU/msg, pool threads vs raw main-thread loop', '>=', 1.8, '--cases cpu'))
+  out.push(ratio('memory', 'peak RSS, 1,000,000 vs 10,000 backlog', '<=', 1.1, '--cases memory'))
+  out.push(ratio('peer-piscina', 'jetfn vs hand-written consume() + piscina loop', '>=', 1.0, '--peers with --cases throughput'))
   const b = get('peer-bullmq')
   if (b) out.push({ target: 'jetfn vs BullMQ (shown, no target)', measured: b.pass === null && b.baseline.value === null ? b.baseline.text : `${b.comparison.value.toFixed(2)}x (${b.jetfn.text} vs ${b.baseline.text})`, goal: '-', met: null, value: Number.isNaN(b.comparison.value) ? null : b.comparison.value })
   return out
