@@ -8,10 +8,17 @@
  * (`npm run build`) instead of the TypeScript source through tsx; the script itself and the
  * deploy stay on the source. tsx leaves plain .js files alone, so the dist side runs untransformed.
  *   JETFN_WORKER_EXEC_ARGV="--cpu-prof --cpu-prof-dir=/tmp/prof" \
- *     node --cpu-prof --cpu-prof-dir=/tmp/prof --import tsx scripts/profile-drain.ts
+ *     npx tsx scripts/profile-drain.ts --prof /tmp/prof
+ *
+ * `--prof DIR` writes the main thread's CPU profile of the drain alone (deploy to drained, not the
+ * backlog fill) to DIR/main.cpuprofile, through `node:inspector`; with `--heap` also what the main
+ * thread allocated meanwhile, sampled, to DIR/main.heapprofile (open either in Chrome's DevTools).
  */
 import { readdir, readFile } from 'node:fs/promises'
 import { parseArgs } from 'node:util'
+import { Session } from 'node:inspector/promises'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { jetstreamManager } from '@nats-io/jetstream'
 import { connect } from '@nats-io/transport-node'
@@ -20,7 +27,7 @@ import { addRawConsumer, rawDrain } from './bench-raw.ts'
 import { deploy, deployAndDrain, waitConsumers, inProcessReplica, openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { benchProject, fill, functionSource, procCpuUs } from './bench-support.ts'
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, binary: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' }, from: { type: 'string', default: 'source' } } })
+const { values } = parseArgs({ options: { n: { type: 'string', default: '200000' }, work: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '4000' }, raw: { type: 'boolean', default: false }, binary: { type: 'boolean', default: false }, idle: { type: 'string', default: '0' }, from: { type: 'string', default: 'source' }, prof: { type: 'string' }, heap: { type: 'boolean', default: false } } })
 if (values.from !== 'source' && values.from !== 'dist') throw new Error(`--from must be source or dist (got ${values.from})`)
 const n = Number(values.n)
 const work = Number(values.work)
@@ -56,8 +63,21 @@ try {
   const threads0 = await threadCpu()
   const cpu0 = process.cpuUsage()
   const server0 = await procCpuUs(server.pid!)
+  const profiler = values.prof === undefined ? undefined : new Session()
+  if (profiler) {
+    profiler.connect()
+    await profiler.post('Profiler.enable')
+    await profiler.post('Profiler.start')
+    if (values.heap) await profiler.post('HeapProfiler.startSampling', { samplingInterval: 1024, includeObjectsCollectedByMajorGC: true, includeObjectsCollectedByMinorGC: true })
+  }
   const ms = await deployAndDrain(env, project.functionsDir, file, 'profile', 'PROFILE')
   const cpu = process.cpuUsage(cpu0)
+  if (profiler) {
+    const { profile } = await profiler.post('Profiler.stop')
+    await writeFile(join(values.prof!, 'main.cpuprofile'), JSON.stringify(profile))
+    if (values.heap) await writeFile(join(values.prof!, 'main.heapprofile'), JSON.stringify((await profiler.post('HeapProfiler.stopSampling')).profile))
+    profiler.disconnect()
+  }
   const serverUs = (await procCpuUs(server.pid!)) - server0
   const perMsg = (us: number): string => `${(us / n).toFixed(1)} µs/msg`
   console.log(`replica from ${values.from}: ${n} messages in ${ms.toFixed(0)} ms: ${Math.round((n / ms) * 1000)} msg/s`)
