@@ -9,6 +9,8 @@ import { readHeaders } from './read-headers.ts'
 
 export interface Held extends Delivery {
   lastSeenAt: number
+  /** Its index in the consumer's HeldSet while held. */
+  heldAt: number
   /** Handler run time, once its outcome is known. */
   durationMs?: number | undefined
   /** The version it ran on. */
@@ -45,6 +47,7 @@ export function toHeld(msg: Msg, stream: string, lastSubject: string): Held {
     deliveries: 0,
     timeMs: 0,
     lastSeenAt: Date.now(),
+    heldAt: -1,
     durationMs: undefined,
     version: undefined,
     acking: false,
