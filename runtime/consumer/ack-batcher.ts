@@ -9,20 +9,27 @@
 
 /** Acks confirmed as one group at most. */
 export const ACK_GROUP = 256
-/** At this many waiting acks, the group goes out at the end of the turn. */
+/** At this many waiting acks (fewer for a function of low concurrency, see AckBatcher), the group goes out at the end of the turn. */
 export const ACK_SOON = 32
 /** How long fewer acks may wait, ms. */
 export const ACK_DELAY_MS = 5
 
 export class AckBatcher<T> {
   readonly #send: (group: T[]) => void
+  readonly #soonAt: () => number
   #acks: T[] = []
   #timer: NodeJS.Timeout | undefined
   #soon = false
 
-  /** `send` gets each group once; it owns the array. */
-  constructor(send: (group: T[]) => void) {
+  /**
+   * `send` gets each group once; it owns the array. `concurrency` (the function's, now): a group
+   * goes out at the end of the turn once a quarter of it waits, when that is fewer than
+   * {@link ACK_SOON}: at `concurrency` 8, waiting for 32 acks meant always waiting the full delay,
+   * and a message killed with its replica meanwhile runs again.
+   */
+  constructor(send: (group: T[]) => void, concurrency: () => number = () => Number.POSITIVE_INFINITY) {
     this.#send = send
+    this.#soonAt = () => Math.min(ACK_SOON, Math.max(1, Math.ceil(concurrency() / 4)))
   }
 
   /** Acks waiting to go out. */
@@ -34,7 +41,7 @@ export class AckBatcher<T> {
     this.#acks.push(item)
     if (this.#acks.length >= ACK_GROUP) {
       this.flush()
-    } else if (this.#acks.length >= ACK_SOON) {
+    } else if (this.#acks.length >= this.#soonAt()) {
       if (!this.#soon) {
         this.#soon = true
         setImmediate(() => {

@@ -2,11 +2,17 @@
  * The queue of one function's messages waiting for a slot, and their dispatch to the shared pool
  * in batches (cut by `planDispatch`), once per event-loop turn: everything read from the socket in
  * one turn goes out together. Each message's outcome goes back to the consumer.
+ *
+ * A slot of the function's `concurrency` is a handler that may be running. A batch takes some
+ * slots and may carry more messages than it has slots (a fast function's, see `fillBatches`):
+ * those wait in the worker and start as the batch's earlier handlers end. A batch holds
+ * `min(slots, messages not reported yet)` slots, so a slot comes back only once fewer of its
+ * messages are unreported than it has slots: the worker never runs more than that at once.
  */
 import type { RunnableFunction } from '../function/runnable-function.ts'
 import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { encodeBatch } from './encode-batch.ts'
-import { planDispatch } from './flow-plan.ts'
+import { batchCap, fillBatches, planDispatch } from './flow-plan.ts'
 import type { Held } from './held-message.ts'
 import type { KeyedQueue } from './keyed-queue.ts'
 import type { RateGate } from './rate-gate.ts'
@@ -103,28 +109,42 @@ export class Dispatcher {
       idleThreads: pool.idleThreads,
       ...(this.#o.maxBatch ? { maxBatch: this.#o.maxBatch } : {}),
     })
+    // A fast function's batches also carry what waits beyond the free slots (not keyed or rate
+    // limited ones: their queue decides what may start, message by message).
+    let planned = plan.map((slots) => ({ count: slots, slots }))
+    const blockingMs = pool.blockingMs(fn.name)
+    if (!keyed && !gate && blockingMs !== undefined && plan.length > 0) {
+      const slotted = plan.reduce((a, b) => a + b, 0)
+      planned = fillBatches(plan, this.#queue.length - slotted, batchCap(blockingMs, this.#o.maxBatch))
+    }
     let sent = 0
-    for (const size of plan) {
-      const batch = keyed ? keyed.take(size) : this.#queue.splice(0, size)
-      this.#running += batch.length
-      sent += batch.length
-      this.#send(fn, batch)
+    for (const { count, slots } of planned) {
+      const batch = keyed ? keyed.take(count) : this.#queue.splice(0, count)
+      const held = Math.min(slots, batch.length)
+      this.#running += held
+      sent += held
+      this.#send(fn, batch, held)
     }
     if (gate && claimed > sent) gate.unclaim(claimed - sent)
   }
 
-  #send(fn: RunnableFunction, batch: Held[]): void {
+  #send(fn: RunnableFunction, batch: Held[], slots: number): void {
+    const encoded = encodeBatch(batch)
+    // Unreported messages of the batch; while more than `slots`, an outcome frees no slot.
+    let unreported = batch.length
+    const done = (): void => {
+      if (--unreported < slots) this.#running--
+      this.schedule()
+    }
     // A RunnableFunction is a DispatchFunction; the pool copies only what the worker needs.
-    this.#o.pool.dispatch(fn, encodeBatch(batch), {
+    this.#o.pool.dispatch(fn, slots < batch.length ? { ...encoded, slots } : encoded, {
       ok: (index, durationMs) => {
-        this.#running--
+        done()
         this.#o.ok(batch[index]!, fn, durationMs)
-        this.schedule()
       },
       outcome: (index, outcome) => {
-        this.#running--
+        done()
         this.#o.outcome(batch[index]!, fn, outcome)
-        this.schedule()
       },
     })
   }

@@ -3,7 +3,8 @@
  * dispatch to the shared pool in batches, and the settling of each by its outcome.
  *
  * Bounds: at most `concurrency` messages run at once; at most `concurrency + prefetch` are held
- * (running, queued or being settled) or asked for. Every held message gets `working()` often
+ * (running, queued or being settled) or asked for; the prefetch grows for a fast function (see
+ * `holdLimits`). Every held message gets `working()` often
  * enough that `ack_wait` never expires while it is held, so a prefetched message is never
  * redelivered elsewhere behind this replica's back. Policy lives in small modules (`flow-plan.ts`,
  * `ack-batcher.ts`, `rate-gate.ts`, `settle/settle-outcome.ts`); this class holds messages and runs
@@ -23,7 +24,7 @@ import { AckBatcher } from './ack-batcher.ts'
 import { Dispatcher } from './dispatcher.ts'
 import { gateFor, type RateGate } from './rate-gate.ts'
 import type { FunctionConsumerOptions } from './function-consumer-options.ts'
-import { holdLimits, keepAliveMs } from './flow-plan.ts'
+import { holdLimits, keepAliveMs, type FunctionPace } from './flow-plan.ts'
 import { watchMaxDeliveries } from './max-deliveries-watch.ts'
 import { PullLoop } from './pull-loop.ts'
 import { toHeld, type Held } from './held-message.ts'
@@ -47,6 +48,9 @@ interface Keying {
   owner: KeyOwnership
 }
 
+/** Weight of each handler run in the function's pace (see FunctionConsumer.#paced). */
+const PACE_WEIGHT = 1 / 64
+
 /** The header a pinned consumer's deliveries carry: the pin of the replica they went to. */
 const PIN_HEADER = 'Nats-Pin-Id'
 
@@ -63,6 +67,8 @@ export class FunctionConsumer {
   #fn: RunnableFunction
   #state: ConsumerState = 'idle'
   #lastSubject = ''
+  /** The function's pace in this replica (moving means), once a handler has run; sizes the prefetch. */
+  #pace: FunctionPace | undefined
   #advisories: Subscription | undefined
   /** Messages whose key the function's key function computes in the pool, in arrival order. */
   readonly #keying: KeyingStage
@@ -82,7 +88,7 @@ export class FunctionConsumer {
         for (const g of group) this.#emit(g, 'ok')
         this.#forget(group)
       })
-    })
+    }, () => this.#fn.concurrency)
     this.#dead = new DeadLettering({
       settler: this.#settler,
       log: () => this.#log,
@@ -117,8 +123,8 @@ export class FunctionConsumer {
       log: this.#log,
       // Keyed: messages waiting for their key do not take room, or a takeover's suspects could
       // never come back through a full replica (the consumer's max_ack_pending bounds them).
-      capacity: () => holdLimits(this.#fn.concurrency).limit - this.#held.size + (this.#keyed ? this.#keyed.queue.size - this.#keyed.queue.ready(this.#keyed.queue.size) : 0),
-      minPull: () => holdLimits(this.#fn.concurrency).minPull,
+      capacity: () => holdLimits(this.#fn.concurrency, this.#pace).limit - this.#held.size + (this.#keyed ? this.#keyed.queue.size - this.#keyed.queue.ready(this.#keyed.queue.size) : 0),
+      minPull: () => holdLimits(this.#fn.concurrency, this.#pace).minPull,
       pinned: () => (this.#fn.keyed ? { timeoutMs: pinTimeoutMs(this.#fn.ackWaitMs) } : undefined),
       onPinLost: () => this.#onPinLost(),
       onMessage: (msg) => this.#receive(msg),
@@ -338,7 +344,19 @@ export class FunctionConsumer {
     this.#dispatcher.push(d)
   }
 
+  /** Moves the function's pace towards one more handler run (a mean over the last hundred or so). */
+  #paced(d: Held, durationMs: number): void {
+    const pace = this.#pace
+    if (!pace) {
+      this.#pace = { meanMs: durationMs, meanBytes: d.data.length }
+      return
+    }
+    pace.meanMs += (durationMs - pace.meanMs) * PACE_WEIGHT
+    pace.meanBytes += (d.data.length - pace.meanBytes) * PACE_WEIGHT
+  }
+
   #onOk(d: Held, fn: RunnableFunction, durationMs: number): void {
+    this.#paced(d, durationMs)
     d.version = fn.version
     d.durationMs = durationMs
     d.acking = true
@@ -352,8 +370,9 @@ export class FunctionConsumer {
       if (outcome.logs) this.#o.observer?.logs(fn.name, outcome.logs)
       if (outcome.kind !== 'unloadable') d.durationMs = outcome.durationMs
     }
-    if (outcome.kind === 'ok' && outcome.outputs.length === 0) this.#onOk(d, fn, outcome.durationMs)
-    else void this.#settle(d, outcome, fn)
+    if (outcome.kind === 'ok' && outcome.outputs.length === 0) return this.#onOk(d, fn, outcome.durationMs)
+    if (outcome.kind !== 'requeue' && outcome.kind !== 'unloadable') this.#paced(d, outcome.durationMs)
+    void this.#settle(d, outcome, fn)
   }
 
   /** What settling one outcome does, bound to this consumer and its current logger. */

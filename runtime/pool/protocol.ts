@@ -57,6 +57,12 @@ export interface BatchTask {
    * then every payload back to back (offsets count from the start of the buffer).
    */
   buffer: ArrayBuffer
+  /**
+   * How many of the batch's handlers may run at once (the slots of the function's `concurrency`
+   * the main thread gave it); the rest wait in the worker, in order, and start as others end.
+   * Unset: all of them.
+   */
+  slots?: number
   /** The distinct subjects of the batch. */
   subjects: string[]
   /** Per message, when any message of the batch has headers; otherwise null. */

@@ -136,7 +136,7 @@ export class WorkerPool {
    * Runs a batch of one function, encoded by `encodeBatch`; its buffer is transferred to the
    * thread. `sink` gets one outcome per message, in completion order.
    */
-  dispatch(fn: DispatchFunction, batch: Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'headers'> & { keys?: boolean }, sink: OutcomeSink): void {
+  dispatch(fn: DispatchFunction, batch: Pick<BatchTask, 'count' | 'buffer' | 'subjects' | 'headers' | 'slots'> & { keys?: boolean }, sink: OutcomeSink): void {
     this.#versions.loaded(fn.name, fn.bundlePath)
     const taskId = this.#nextTaskId++
     const size = batch.count
@@ -145,7 +145,7 @@ export class WorkerPool {
     const task = newTaskState(fn, size, new Float64Array(progress), Date.now() < this.#trackUntil, sink)
     this.#tasks.set(taskId, task)
     const wireFn = toWireFunction(fn, this.#maxPayload)
-    const body: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress, ...(batch.keys ? { keys: true } : {}) }
+    const body: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId, fn: wireFn, count: size, buffer: batch.buffer, subjects: batch.subjects, headers: batch.headers, track: task.tracked, progress, ...(batch.keys ? { keys: true } : {}), ...(batch.slots !== undefined && batch.slots < size ? { slots: batch.slots } : {}) }
     // Read by the balancer (piscina hands it the task's queue options); structured clone skips it.
     body[QUEUE_OPTIONS] = { jetfnTaskId: taskId }
     // No abort signal: piscina's balancer gives an abortable task a thread of its own and puts

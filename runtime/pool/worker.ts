@@ -94,23 +94,66 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     deadlines.close()
     resolve(reports.finish())
   })
-  const startedAt = performance.now()
-  for (let index = 0; index < task.count; index++) {
+  const run = (index: number): void => {
     const message = readMessage(task, columns, index)
     const slot: InvocationSlot = { progress, index }
+    if (task.track) tracked++
+    // A message that waited here for a slot and would start after the replica's stop notice goes
+    // back unrun (blameless), as one still queued on the main thread would.
+    if (stopping !== undefined && index >= firstSlots) {
+      progress[index] = Progress.Done
+      gated.outcome(slot, { kind: 'requeue', reason: `the replica is stopping: ${stopping}` })
+      return
+    }
     if (task.track) {
-      tracked++
-      current.run(slot, invoke, fn.definition, task.fn, message, payload, slot, log, deadlines, reports)
+      current.run(slot, invoke, fn.definition, task.fn, message, payload, slot, log, deadlines, gated)
     } else {
       syncSlot = slot
       try {
-        invoke(fn.definition, task.fn, message, payload, slot, log, deadlines, reports)
+        invoke(fn.definition, task.fn, message, payload, slot, log, deadlines, gated)
       } finally {
         syncSlot = undefined
       }
     }
   }
-  reports.blocked(performance.now() - startedAt)
+  // At most `slots` handlers of the batch run at once: the others start as earlier ones end.
+  const firstSlots = Math.min(task.count, task.slots ?? task.count)
+  let started = 0
+  let running = 0
+  let pumping = false
+  let blockedMs = 0
+  const pump = (): void => {
+    if (pumping) return
+    pumping = true
+    const t0 = performance.now()
+    while (running < firstSlots && started < task.count) {
+      running++
+      run(started++)
+    }
+    blockedMs += performance.now() - t0
+    pumping = false
+    if (started === task.count && !blockedReported) {
+      blockedReported = true
+      reports.blocked(blockedMs)
+    }
+  }
+  let blockedReported = false
+  const gated: InvocationReport =
+    firstSlots === task.count
+      ? reports
+      : {
+          ok: (slot, durationMs) => {
+            running--
+            reports.ok(slot, durationMs)
+            pump()
+          },
+          outcome: (slot, outcome) => {
+            running--
+            reports.outcome(slot, outcome)
+            pump()
+          },
+        }
+  pump()
   // A batch that started after the notice (already on its way when it came) is stopped too.
   if (stopping !== undefined) deadlines.shutdown(stopping)
   return promise

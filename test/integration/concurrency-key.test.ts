@@ -76,6 +76,24 @@ async function ledger(prefix: string, name: string, runs: Run[], total: number):
 }
 
 describe('concurrency per key and across replicas', () => {
+  it('holds concurrency in one replica while a fast function gets batches larger than its free slots', async () => {
+    const prefix = uniquePrefix()
+    const name = `${prefix}_few`
+    // 5 ms of waiting and next to no CPU: the pace makes the prefetch (and batches) several times
+    // the 2 slots; the worker starts the rest of each batch only as its running handlers end.
+    const source = recordingFunction(prefix, name, '2', '5').replace('const start = Date.now()', 'const start = performance.timeOrigin + performance.now()').replace('end: Date.now()', 'end: performance.timeOrigin + performance.now()')
+    const p = await t.project(prefix, { 'few.ts': source })
+    expect((await runFn(p, ['deploy'], t.server.url)).code).toBe(0)
+    const replica = spawnStart(p, t.server.url, 'replica')
+    t.replicas.push(replica)
+    await replica.waitFor((l) => l.msg === 'function version live' && l.fn === name, 'live')
+
+    await publish(prefix, 300, 300)
+    const runs = await allRuns(prefix, 300)
+    expect(mostOverlapping(runs), 'most runs at once').toBe(2)
+    await ledger(prefix, name, runs, 300)
+  }, 90_000)
+
   it('never runs more than limit of one key at once across two replicas, keys in parallel', async () => {
     const prefix = uniquePrefix()
     const name = `${prefix}_perkey`

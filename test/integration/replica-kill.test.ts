@@ -1,12 +1,14 @@
 /**
  * A replica killed under load, as a user sees it: `fn dev` (a real process) gets SIGKILL in the
  * middle of a backlog, a second one is started, and every message ends acked; the only messages
- * run twice are ones the first replica held at the kill (at most concurrency + prefetch).
+ * run twice are ones the first replica held at the kill (at most concurrency + prefetch, the
+ * prefetch sized to the function's pace).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream'
 import type { NatsConnection, Subscription } from '@nats-io/transport-node'
 import type { NatsServerProcess } from '../../runtime/nats/nats-server-process.ts'
+import { holdLimits } from '../../runtime/consumer/flow-plan.ts'
 import { connectTo } from '../helpers/connect.ts'
 import { spawnDev, writeDevProject, type DevProcess, type DevProject } from '../helpers/dev-process.ts'
 import { startServer, uniquePrefix } from '../helpers/nats-server.ts'
@@ -36,8 +38,9 @@ afterAll(async () => {
 
 const TOTAL = 2_000
 const CONCURRENCY = 8
-// FunctionConsumer: a prefetch of ceil(concurrency / 4) on top of what runs.
-const HELD_AT_MOST = CONCURRENCY + Math.ceil(CONCURRENCY / 4)
+// FunctionConsumer: what runs plus a prefetch sized to the function's pace; its handler takes at
+// least 2 ms, so the prefetch is at most that of a 2 ms function (flow-plan.ts).
+const HELD_AT_MOST = holdLimits(CONCURRENCY, { meanMs: 2, meanBytes: 0 }).limit
 
 interface Output {
   i: number

@@ -25,6 +25,17 @@ describe('AckBatcher', () => {
     expect(sent[0]).toHaveLength(ACK_SOON)
   })
 
+  it('sends at the end of the turn once a quarter of a low concurrency waits, without the delay', () => {
+    const sent: number[][] = []
+    const b = new AckBatcher<number>((g) => sent.push(g), () => 8)
+    b.add(1)
+    expect(sent).toEqual([])
+    b.add(2)
+    // At the end of the turn (setImmediate), not after ACK_DELAY_MS.
+    vi.advanceTimersByTime(0)
+    expect(sent).toEqual([[1, 2]])
+  })
+
   it(`sends at once at ${ACK_GROUP}`, () => {
     const sent: number[][] = []
     const b = new AckBatcher<number>((g) => sent.push(g))

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { BATCH_BLOCKING_MS, holdLimits, keepAliveMs, planDispatch } from '../../runtime/consumer/flow-plan.ts'
+import { BATCH_BLOCKING_MS, batchCap, DEFAULT_MAX_BATCH, fillBatches, holdLimits, keepAliveMs, MAX_PREFETCH, MAX_PREFETCH_BYTES, planDispatch, PREFETCH_MS } from '../../runtime/consumer/flow-plan.ts'
 
 describe('holdLimits', () => {
   it.each([
@@ -16,6 +16,52 @@ describe('holdLimits', () => {
     // Room for a whole pull within what it may hold: it never waits for more slots than it has.
     expect(after.minPull).toBeLessThanOrEqual(after.limit)
     expect(holdLimits(64).minPull).toBeGreaterThan(after.limit)
+  })
+})
+
+describe('holdLimits with the function pace', () => {
+  it(`gives a fast function ${PREFETCH_MS} ms of work for its slots, at most ${MAX_PREFETCH} messages`, () => {
+    // A no-op at the default concurrency of 8: the cap.
+    expect(holdLimits(8, { meanMs: 0.005, meanBytes: 100 }).prefetch).toBe(MAX_PREFETCH)
+    // 2 ms handlers at 8: 40 messages keep 8 slots busy for 10 ms.
+    expect(holdLimits(8, { meanMs: 2, meanBytes: 100 }).prefetch).toBe(40)
+  })
+
+  it('keeps a quarter of concurrency for a slow function, and before its pace is known', () => {
+    expect(holdLimits(8, { meanMs: 500, meanBytes: 100 }).prefetch).toBe(2)
+    expect(holdLimits(8).prefetch).toBe(2)
+  })
+
+  it(`holds at most ${MAX_PREFETCH_BYTES / 1024 / 1024} MiB of payload in a fast function's prefetch`, () => {
+    const big = holdLimits(8, { meanMs: 0.01, meanBytes: 1024 * 1024 })
+    expect(big.prefetch).toBe(16)
+    // Never below a quarter of concurrency, whatever the payloads.
+    expect(holdLimits(400, { meanMs: 0.01, meanBytes: 1024 * 1024 }).prefetch).toBe(100)
+  })
+})
+
+describe('fillBatches and batchCap', () => {
+  it('adds waiting messages to each batch beyond its slots, up to the batch cap', () => {
+    expect(fillBatches([4, 4], 500, 256)).toEqual([
+      { count: 254, slots: 4 },
+      { count: 254, slots: 4 },
+    ])
+    expect(fillBatches([4, 4], 1_000, 256)).toEqual([
+      { count: 256, slots: 4 },
+      { count: 256, slots: 4 },
+    ])
+    expect(fillBatches([4, 4], 10, 256)).toEqual([
+      { count: 9, slots: 4 },
+      { count: 9, slots: 4 },
+    ])
+    expect(fillBatches([3], 0, 256)).toEqual([{ count: 3, slots: 3 }])
+  })
+
+  it('caps a batch by its blocking time', () => {
+    expect(batchCap(undefined)).toBe(DEFAULT_MAX_BATCH)
+    expect(batchCap(0.001)).toBe(DEFAULT_MAX_BATCH)
+    expect(batchCap(5)).toBe(BATCH_BLOCKING_MS / 5)
+    expect(batchCap(500)).toBe(1)
   })
 })
 
