@@ -4,7 +4,7 @@
  * measures it.
  */
 import { median } from './bench-support.ts'
-import type { CaseResult } from './bench-report.ts'
+import { fmtInt, type CaseResult } from './bench-report.ts'
 
 /** One target: what it judges, the measured ratio (or difference), and whether it is met. */
 export interface TargetResult {
@@ -42,6 +42,13 @@ export function issueTargets(results: readonly Result[]): TargetResult[] {
     return { target, measured: `${v.toFixed(2)}x (${r.jetfn.text} vs ${r.baseline.text})`, goal, met: op === '>=' ? v >= bound : v <= bound, value: v }
   }
   out.push(ratio('cold', 'cold fn start, concurrency 512, vs raw per-tick loop', '>=', 0.8, '--cases cold'))
+  const cold = get('cold')
+  const defaultTarget = 'cold fn start, default concurrency (8), vs raw per-tick loop'
+  const defaultRatio = (cold?.details as { defaultConcurrencyRatio?: number } | undefined)?.defaultConcurrencyRatio
+  if (cold && defaultRatio !== undefined) {
+    const d = cold.details as { coldDefaultConcurrencyRuns: number[] }
+    out.push({ target: defaultTarget, measured: `${defaultRatio.toFixed(2)}x (${fmtInt(median(d.coldDefaultConcurrencyRuns))} msg/s vs ${cold.baseline.text})`, goal: '>= 0.8x', met: defaultRatio >= 0.8, value: defaultRatio })
+  } else out.push(missing(defaultTarget, '>= 0.8x', '--cases cold'))
 
   const l = get('latency')
   const latTarget = 'latency p99 at 2,000 msg/s vs raw'

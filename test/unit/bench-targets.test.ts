@@ -24,13 +24,14 @@ describe('issueTargets', () => {
       result('cpu', 1.79),
       result('latency', 5, {}, 'difference'),
       result('memory', 1.1),
-      result('cold', 0.81),
+      result('cold', 0.81, { defaultConcurrencyRatio: 0.5, coldDefaultConcurrencyRuns: [40, 50, 60] }),
       result('peer-piscina', 0.99),
       { case: 'many', error: 'boom' },
     ])
     expect(targets.map((t) => [t.goal, t.met])).toEqual([
       ['<= 1.5x', true], // median 15 / median 10
       ['>= 0.8x', true],
+      ['>= 0.8x', false], // the default concurrency: 0.5x
       ['<= raw + 5 ms', true],
       ['>= 1.8x', false],
       ['<= 1.1x', true],
@@ -42,10 +43,10 @@ describe('issueTargets', () => {
   it('marks what the run did not measure, and shows BullMQ without judging it', () => {
     const bullmq = { ...result('peer-bullmq', NaN), baseline: { value: null, unit: 'msg/s', text: 'redis-server not installed: apt-get install redis-server' } }
     const targets = issueTargets([bullmq])
-    expect(targets.slice(0, 6).every((t) => t.met === null && t.measured.startsWith('not measured: --'))).toBe(true)
-    expect(targets[6]).toMatchObject({ met: null, measured: expect.stringMatching(/apt-get install redis-server/) })
+    expect(targets.slice(0, 7).every((t) => t.met === null && t.measured.startsWith('not measured: --'))).toBe(true)
+    expect(targets[7]).toMatchObject({ met: null, measured: expect.stringMatching(/apt-get install redis-server/) })
     const table = renderTargets(targets).split('\n')
     expect(table[0]).toMatch(/^\| issue 19 target +\| measured +\| target +\| result +\|$/)
-    expect(table).toHaveLength(2 + 7)
+    expect(table).toHaveLength(2 + 8)
   })
 })
