@@ -50,7 +50,12 @@ export interface RetryOptions {
 
 /** Tuning shared by functions and `fn.config.ts` `defaults`. */
 export interface FunctionTuning {
-  /** Messages of this function in flight at once in one replica; an integer 1 to 10000. Default: 8. */
+  /**
+   * Handlers of this function running at once in one replica; an integer 1 to 10000. Default: 8.
+   * It bounds what runs, not how fast: a fast handler is not starved at 8, since the replica
+   * prefetches about 10 ms of its work (at most 1,000 messages and 16 MiB) and hands it to the
+   * threads in large batches whose handlers take turns on the slots.
+   */
   concurrency?: number
   /** Time a handler may run before `ctx.signal` aborts and the try counts as failed; > 0. Default: '30s'. */
   timeout?: Duration
