@@ -12,7 +12,7 @@
 import type { RunnableFunction } from '../function/runnable-function.ts'
 import type { PoolOutcome, WorkerPool } from '../pool/worker-pool.ts'
 import { encodeBatch } from './encode-batch.ts'
-import { batchCap, fillBatches, planDispatch } from './flow-plan.ts'
+import { batchCap, FILL_MAX_MS, fillBatches, planDispatch, type FunctionPace } from './flow-plan.ts'
 import type { Held } from './held-message.ts'
 import type { KeyedQueue } from './keyed-queue.ts'
 import type { RateGate } from './rate-gate.ts'
@@ -28,6 +28,8 @@ export interface DispatcherOptions {
   gate?: () => RateGate | undefined
   /** Largest batch handed to one thread. */
   maxBatch?: number | undefined
+  /** The function's measured pace; batches carry waiting messages beyond their slots only for a fast one. */
+  pace?: () => FunctionPace | undefined
   /** A message's handler succeeded without outputs or log lines. */
   ok(d: Held, fn: RunnableFunction, durationMs: number): void
   /** Any other outcome of a message. */
@@ -113,7 +115,8 @@ export class Dispatcher {
     // limited ones: their queue decides what may start, message by message).
     let planned = plan.map((slots) => ({ count: slots, slots }))
     const blockingMs = pool.blockingMs(fn.name)
-    if (!keyed && !gate && blockingMs !== undefined && plan.length > 0) {
+    const pace = this.#o.pace?.()
+    if (!keyed && !gate && blockingMs !== undefined && pace !== undefined && pace.meanMs <= FILL_MAX_MS && plan.length > 0) {
       const slotted = plan.reduce((a, b) => a + b, 0)
       planned = fillBatches(plan, this.#queue.length - slotted, batchCap(blockingMs, this.#o.maxBatch))
     }

@@ -59,6 +59,13 @@ export function holdLimits(concurrency: number, pace?: FunctionPace): HoldLimits
   return { prefetch, limit, minPull: Math.max(1, Math.floor(limit / 8)) }
 }
 
+/**
+ * Batches carry messages beyond their slots only for a function whose mean run time is at most
+ * this, ms: a message waiting in a worker waits for its own batch's slots, not for the first slot
+ * free anywhere, which costs a fast function nothing and a slow, uneven one its latency.
+ */
+export const FILL_MAX_MS = 10
+
 /** One batch for a thread: `count` messages, of which at most `slots` run at once. */
 export interface PlannedBatch {
   count: number

@@ -102,6 +102,7 @@ export class FunctionConsumer {
       running: () => this.#state === 'running',
       gate: () => this.#gate,
       maxBatch: opts.maxBatch,
+      pace: () => this.#pace,
       ok: (d, fn, durationMs) => this.#onOk(d, fn, durationMs),
       outcome: (d, fn, outcome) => this.#onOutcome(d, fn, outcome),
     })
