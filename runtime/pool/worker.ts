@@ -100,7 +100,7 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     if (task.track) tracked++
     // A message that waited here for a slot and would start after the replica's stop notice goes
     // back unrun (blameless), as one still queued on the main thread would.
-    if (stopping !== undefined && index >= firstSlots) {
+    if (stopping !== undefined && index >= slots) {
       progress[index] = Progress.Done
       gated.outcome(slot, { kind: 'requeue', reason: `the replica is stopping: ${stopping}` })
       return
@@ -117,16 +117,18 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
     }
   }
   // At most `slots` handlers of the batch run at once: the others start as earlier ones end.
-  const firstSlots = Math.min(task.count, task.slots ?? task.count)
+  // The batch's blocking time (sizing later batches) is the synchronous part of every start.
+  const slots = Math.min(task.count, task.slots ?? task.count)
   let started = 0
   let running = 0
   let pumping = false
   let blockedMs = 0
+  let blockedReported = false
   const pump = (): void => {
     if (pumping) return
     pumping = true
     const t0 = performance.now()
-    while (running < firstSlots && started < task.count) {
+    while (running < slots && started < task.count) {
       running++
       run(started++)
     }
@@ -137,9 +139,8 @@ export default async function runBatch(task: BatchTask): Promise<BatchResult> {
       reports.blocked(blockedMs)
     }
   }
-  let blockedReported = false
   const gated: InvocationReport =
-    firstSlots === task.count
+    slots === task.count
       ? reports
       : {
           ok: (slot, durationMs) => {
