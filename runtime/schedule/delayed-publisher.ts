@@ -33,6 +33,8 @@ export class DelayedPublisher {
   readonly #nc: NatsConnection
   readonly #js: JetStreamClient
   #jsm: Promise<JetStreamManager> | undefined
+  /** The debounce write in progress per schedule subject: writes of one key in this replica go one at a time. */
+  readonly #writing = new Map<string, Promise<unknown>>()
 
   constructor(nc: NatsConnection, js: JetStreamClient) {
     this.#nc = nc
@@ -56,6 +58,21 @@ export class DelayedPublisher {
   async debounce(m: DelayedMessage & { fn: string }, key: string, source: { stream: string; seq: number }): Promise<'stored' | 'superseded'> {
     this.#check()
     const schedule = debounceScheduleSubject(m.fn, key)
+    // One write of a key at a time in this replica: a burst of one key settled at once (a fast
+    // function prefetches hundreds) would otherwise race for the same schedule and lose every
+    // conditional write but one per round, past the tries; a write waiting here reads what the
+    // one before stored, so an older message still never replaces a later one.
+    const before = this.#writing.get(schedule)
+    const write = (before ? before.catch(() => undefined) : Promise.resolve()).then(() => this.#debounce(m, key, source, schedule))
+    this.#writing.set(schedule, write)
+    try {
+      return await write
+    } finally {
+      if (this.#writing.get(schedule) === write) this.#writing.delete(schedule)
+    }
+  }
+
+  async #debounce(m: DelayedMessage & { fn: string }, key: string, source: { stream: string; seq: number }, schedule: string): Promise<'stored' | 'superseded'> {
     const jsm = await (this.#jsm ??= this.#js.jetstreamManager())
     const h = withScheduleHeaders(m)
     h.set(ScheduleHeaders.DebounceKey, printable(key))

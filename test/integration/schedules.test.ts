@@ -242,6 +242,36 @@ export default defineFunction({
   for (const res of await Promise.all(['deb', 'all', 'byfn'].map((name) => runFn(p, ['rm', `${prefix}_${name}`], t.server.url)))) expect(res.code).toBe(0)
 }, 60_000)
 
+it('debounce: a burst of 200 messages of one key, all in the replica at once, runs once with the last stored', async () => {
+  const prefix = uniquePrefix()
+  const fn = `${prefix}_burst`
+  const p = await t.project(prefix, {
+    'burst.ts': `import { defineFunction } from 'jetfn'
+export default defineFunction({
+  name: '${fn}',
+  subject: '${prefix}.orders.*',
+  debounce: { key: { wildcard: 1 }, period: '1s' },
+  async handler(event, ctx) {
+    ctx.publish('${prefix}.runs', { data: event.data })
+  },
+})
+`,
+  })
+  expect((await runFn(p, ['deploy'], t.server.url)).stderr).toBe('')
+  const r = replica(p, 'replica')
+  await r.waitFor(live(fn), 'live')
+  // Published together: the replica settles hundreds of this key's messages at once, and each
+  // would replace the key's pending run (written one at a time, in this replica).
+  const acks = await Promise.all(Array.from({ length: 200 }, (_, i) => t.js.publish(`${prefix}.orders.a`, JSON.stringify({ i }))))
+  const last = acks.reduce((a, b) => (b.seq > a.seq ? b : a))
+  const lastI = acks.indexOf(last)
+  await expect.poll(async () => (await readAll(prefix, `${prefix}.runs`)).length, { timeout: 15_000 }).toBe(1)
+  await expect.poll(async () => (await listSchedules(t.jsm)).filter((s) => s.function === fn).length, { timeout: 5_000 }).toBe(0)
+  await expect.poll(async () => { const c = await t.jsm.consumers.info(prefix, `fn_${fn}`); return c.num_pending + c.num_ack_pending + c.num_redelivered }, { timeout: 5_000 }).toBe(0)
+  expect(await readAll<{ data: { i: number } }>(prefix, `${prefix}.runs`)).toEqual([{ data: { i: lastI } }])
+  expect((await runFn(p, ['rm', fn], t.server.url)).code).toBe(0)
+}, 60_000)
+
 it('a redeploy replaces the schedule and fn rm removes it', async () => {
   const prefix = uniquePrefix()
   const fn = `${prefix}_report`
