@@ -57,6 +57,20 @@ interface Tick {
 }
 
 /** A scheduled function that publishes each run to `<prefix>.runs`. */
+/** A function debounced by the first token of `<prefix>.orders.*` over 1 s; each run publishes its subject and data on `<prefix>.runs`. */
+function debouncedByToken(prefix: string, name: string): string {
+  return `import { defineFunction } from 'jetfn'
+export default defineFunction({
+  name: '${name}',
+  subject: '${prefix}.orders.*',
+  debounce: { key: { wildcard: 1 }, period: '1s' },
+  async handler(event, ctx) {
+    ctx.publish('${prefix}.runs', { subject: event.subject, data: event.data })
+  },
+})
+`
+}
+
 function tickFunction(prefix: string, name: string, schedule: string): string {
   return `import { defineFunction } from 'jetfn'
 export default defineFunction({
@@ -186,16 +200,7 @@ it('debounce: 20 messages of one key within a second run once with the last; two
   const prefix = uniquePrefix()
   const fn = `${prefix}_deb`
   const p = await t.project(prefix, {
-    'deb.ts': `import { defineFunction } from 'jetfn'
-export default defineFunction({
-  name: '${fn}',
-  subject: '${prefix}.orders.*',
-  debounce: { key: { wildcard: 1 }, period: '1s' },
-  async handler(event, ctx) {
-    ctx.publish('${prefix}.runs', { subject: event.subject, data: event.data })
-  },
-})
-`,
+    'deb.ts': debouncedByToken(prefix, fn),
     // A key computed by a function of the event, in the handler threads.
     'byfn.ts': `import { defineFunction } from 'jetfn'
 export default defineFunction({
@@ -246,16 +251,7 @@ it('debounce: a burst of 200 messages of one key, all in the replica at once, ru
   const prefix = uniquePrefix()
   const fn = `${prefix}_burst`
   const p = await t.project(prefix, {
-    'burst.ts': `import { defineFunction } from 'jetfn'
-export default defineFunction({
-  name: '${fn}',
-  subject: '${prefix}.orders.*',
-  debounce: { key: { wildcard: 1 }, period: '1s' },
-  async handler(event, ctx) {
-    ctx.publish('${prefix}.runs', { data: event.data })
-  },
-})
-`,
+    'burst.ts': debouncedByToken(prefix, fn),
   })
   expect((await runFn(p, ['deploy'], t.server.url)).stderr).toBe('')
   const r = replica(p, 'replica')
@@ -268,7 +264,7 @@ export default defineFunction({
   await expect.poll(async () => (await readAll(prefix, `${prefix}.runs`)).length, { timeout: 15_000 }).toBe(1)
   await expect.poll(async () => (await listSchedules(t.jsm)).filter((s) => s.function === fn).length, { timeout: 5_000 }).toBe(0)
   await expect.poll(async () => { const c = await t.jsm.consumers.info(prefix, `fn_${fn}`); return c.num_pending + c.num_ack_pending + c.num_redelivered }, { timeout: 5_000 }).toBe(0)
-  expect(await readAll<{ data: { i: number } }>(prefix, `${prefix}.runs`)).toEqual([{ data: { i: lastI } }])
+  expect(await readAll<{ subject: string; data: { i: number } }>(prefix, `${prefix}.runs`)).toEqual([{ subject: `${prefix}.orders.a`, data: { i: lastI } }])
   expect((await runFn(p, ['rm', fn], t.server.url)).code).toBe(0)
 }, 60_000)
 
