@@ -36,6 +36,8 @@ interface DrainRuns {
   raw: number[]
   perTick: number[]
   threads: number[]
+  /** CPU per message, µs, of the thread ceiling's drain (its threads' start-up left out). */
+  threadsCpu: number[]
   jetfn: number[]
   /** CPU per message, µs, of the raw child (over its drain) and of the replica (deploy to drained). */
   rawCpu: number[]
@@ -57,6 +59,7 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
   const raw: number[] = []
   const perTick: number[] = []
   const threads: number[] = []
+  const threadsCpu: number[] = []
   const jetfn: number[] = []
   const rawCpu: number[] = []
   const jetfnCpu: number[] = []
@@ -78,8 +81,10 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
       if (spec.context) {
         perTick.push((await rawRun(env, spec, `${r}_TICK`, 'per-tick')).rate)
         env.log(`${spec.key} run ${r} raw, acks per tick: ${fmtInt(perTick.at(-1)!)} msg/s`)
-        threads.push((await rawRun(env, spec, `${r}_THREADS`, 'threads')).rate)
-        env.log(`${spec.key} run ${r} raw, ${availableParallelism()} threads with own connections: ${fmtInt(threads.at(-1)!)} msg/s`)
+        const ceiling = await rawRun(env, spec, `${r}_THREADS`, 'threads')
+        threads.push(ceiling.rate)
+        threadsCpu.push(ceiling.cpuUsPerMsg)
+        env.log(`${spec.key} run ${r} raw, ${availableParallelism()} threads with own connections: ${fmtInt(ceiling.rate)} msg/s, ${ceiling.cpuUsPerMsg} µs CPU/msg`)
       }
       const fn = await jetfnDrain(env, project, spec, `${r}`, spec.n, replica.pid!)
       jetfn.push(fn.rate)
@@ -99,7 +104,7 @@ async function drainRuns(env: BenchEnv, spec: DrainSpec): Promise<DrainRuns> {
   } finally {
     await stopProcess(replica)
   }
-  return { raw, perTick, threads, jetfn, rawCpu, jetfnCpu, piscina, bullmq }
+  return { raw, perTick, threads, threadsCpu, jetfn, rawCpu, jetfnCpu, piscina, bullmq }
 }
 
 /** Drains a backlog of `spec.n` through the raw loop in a child process. */
@@ -146,7 +151,7 @@ async function jetfnDrain(env: BenchEnv, project: BenchProject, spec: DrainSpec,
  */
 export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
   const spec: DrainSpec = { key: 'throughput', n: env.quick ? 10_000 : 200_000, work: 0, rawMaxMessages: 4_000, concurrency: 4_000, context: true }
-  const { raw, perTick, threads, jetfn, rawCpu, jetfnCpu, piscina, bullmq } = await drainRuns(env, spec)
+  const { raw, perTick, threads, threadsCpu, jetfn, rawCpu, jetfnCpu, piscina, bullmq } = await drainRuns(env, spec)
   const ratio = median(jetfn) / median(raw)
   const perTickRatio = median(jetfn) / median(perTick)
   const ceiling = median(threads) / median(raw)
@@ -168,6 +173,8 @@ export async function throughputCase(env: BenchEnv): Promise<CaseResult> {
       rawThreadsRuns: threads,
       rawThreads: `${availableParallelism()} worker threads, each its own connection and consume({ max_messages: ${spec.rawMaxMessages}, callback }) with m.ack() on the one durable consumer: the ceiling of a design whose handlers run on threads`,
       threadCeiling: +ceiling.toFixed(3),
+      rawThreadsCpuUsPerMsgRuns: threadsCpu,
+      rawThreadsCpu: 'process.cpuUsage() of the raw child from its threads being told to start to drained (their start-up left out): the least CPU per message of a design whose handlers run on threads',
       jetfnRuns: jetfn,
       rawCpuUsPerMsgRuns: rawCpu,
       jetfnCpuUsPerMsgRuns: jetfnCpu,

@@ -38,6 +38,13 @@ describe('issueTargets', () => {
       ['>= 1.0x', false],
     ])
     expect(targets[0]!.value).toBe(1.5)
+    expect(targets[0]!.measured).not.toMatch(/raw loop on threads/)
+  })
+
+  it('shows, beside the CPU target, what the raw loop on threads spends over the raw client', () => {
+    const [cpu] = issueTargets([result('throughput', 0.6, { rawCpuUsPerMsgRuns: [6, 5, 7], jetfnCpuUsPerMsgRuns: [14, 13, 15], rawThreadsCpuUsPerMsgRuns: [9.9, 9, 9.6] })])
+    expect(cpu).toMatchObject({ met: false, value: 2.333 })
+    expect(cpu!.measured).toMatch(/raw loop on threads with their own connections, no handler: 1\.60x\)$/)
   })
 
   it('marks what the run did not measure, and shows BullMQ without judging it', () => {
