@@ -48,6 +48,11 @@ export class LoadedVersions {
     return this.#retired >= Math.max(RECYCLE_AFTER_RETIRED, this.#byFn.size)
   }
 
+  /** Each function's latest bundle, as `[fn, bundlePath]`: what a new generation of threads loads before it takes over. */
+  latest(): Array<[string, string]> {
+    return [...this.#byFn].map(([fn, list]) => [fn, list[list.length - 1]!])
+  }
+
   /** New threads have nothing loaded. */
   reset(): void {
     this.#byFn.clear()

@@ -42,9 +42,8 @@ export interface WorkerPoolOptions {
 
 /** Where piscina looks for a task's queue options; the balancer finds the task's id there. */
 const QUEUE_OPTIONS: typeof Piscina.queueOptionsSymbol = Piscina.queueOptionsSymbol
-interface QueueTag {
-  jetfnTaskId: number
-}
+/** A batch names its task; a warm-up probe names the thread (by index) it must load its bundle on. */
+type QueueTag = { jetfnTaskId: number } | { jetfnThread: number }
 
 /** How long every task runs with crash tracking (`BatchTask.track`) after a thread died without a known culprit, ms. */
 const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
@@ -54,6 +53,8 @@ export class WorkerPool {
   /** The current generation of threads; older ones finish what they run, then close. */
   #piscina: Piscina
   readonly #retiring = new Set<Piscina>()
+  /** The next generation while it starts and loads the live bundles, before it takes over. */
+  #warming: Piscina | undefined
   readonly #versions = new LoadedVersions()
   readonly #opts: WorkerPoolOptions
   readonly #log: Logger
@@ -96,18 +97,47 @@ export class WorkerPool {
     return piscina
   }
 
-  /** Once enough retired versions are loaded: new batches go to fresh threads; the old ones finish, exit, and drop their modules. */
+  /**
+   * Once enough retired versions are loaded: a new generation of threads starts, and loads every
+   * function's latest bundle on each of its threads while the current threads go on serving (a
+   * deploy never waits for it: starting a thread takes a few hundred ms, and the redeploy that
+   * triggered a recycle took 0.6-1 s to its first message). Then new batches go to the new
+   * threads; the old ones finish what they run, exit, and drop their modules.
+   */
   #recycleIfDue(): void {
-    if (!this.#versions.shouldRecycle) return
-    const old = this.#piscina
-    this.#log.info({ retired: this.#versions.retired }, 'worker threads recycled: retired function versions are dropped')
-    this.#versions.reset()
-    this.#piscina = this.#newPiscina()
-    this.#retiring.add(old)
-    old.close().then(
-      () => this.#retiring.delete(old),
-      (err: unknown) => this.#log.warn({ err }, 'retired worker threads did not close cleanly'),
-    )
+    if (this.#warming || !this.#versions.shouldRecycle) return
+    const retired = this.#versions.retired
+    const next = this.#newPiscina()
+    this.#warming = next
+    const bundles = this.#versions.latest().map(([, bundlePath]) => bundlePath)
+    const probes: Promise<unknown>[] = []
+    for (let thread = 0; thread < this.threads; thread++) {
+      for (const bundlePath of bundles) {
+        const probe: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId: 0, fn: { name: '', version: '', stream: '', bundlePath, decode: 'json', timeoutMs: 0 }, count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+        probe[QUEUE_OPTIONS] = { jetfnThread: thread }
+        probes.push(next.run(probe))
+      }
+    }
+    void Promise.allSettled(probes).then((results) => {
+      const failed = results.filter((r) => r.status === 'rejected').length
+      // A bundle that loaded before and not now is reported by its next batch (`unloadable`).
+      if (failed > 0) this.#log.warn({ failed, bundles: bundles.length }, 'new worker threads could not load every bundle ahead')
+      if (this.#warming !== next) return // closed meanwhile
+      this.#warming = undefined
+      const old = this.#piscina
+      this.#piscina = next
+      // The new threads have each function's latest bundle: loaded ahead, or (deployed while they
+      // started) at its first batch there.
+      const live = this.#versions.latest()
+      this.#versions.reset()
+      for (const [fn, bundlePath] of live) this.#versions.loaded(fn, bundlePath)
+      this.#log.info({ retired, bundles: bundles.length }, 'worker threads recycled: retired function versions are dropped')
+      this.#retiring.add(old)
+      old.close().then(
+        () => this.#retiring.delete(old),
+        (err: unknown) => this.#log.warn({ err }, 'retired worker threads did not close cleanly'),
+      )
+    })
   }
 
   /** Messages handed to the pool whose outcome has not been reported yet. */
@@ -180,10 +210,17 @@ export class WorkerPool {
     }
   }
 
-  /** Picks the thread with the fewest messages outstanding (see thread-balancer.ts) and counts the task's on it. */
+  /**
+   * Picks the thread with the fewest messages outstanding (see thread-balancer.ts) and counts the
+   * task's on it; a warm-up probe goes to the thread it names.
+   */
   #balance(info: PiscinaTask, workers: PiscinaWorker[]): PiscinaWorker | null {
     const tag = (info as unknown as Record<symbol, QueueTag | null | undefined>)[QUEUE_OPTIONS]
-    const task = tag ? this.#tasks.get(tag.jetfnTaskId) : undefined
+    if (tag && 'jetfnThread' in tag) {
+      const thread = workers[tag.jetfnThread % Math.max(1, workers.length)]
+      if (thread && !thread.terminating && !thread.destroyed) return thread
+    }
+    const task = tag && 'jetfnTaskId' in tag ? this.#tasks.get(tag.jetfnTaskId) : undefined
     const best = pickThread(workers, (id) => this.#threadLoad.of(id))
     if (best && task) {
       task.threadId = best.id
@@ -237,7 +274,7 @@ export class WorkerPool {
   #checkDeadlines(): void {
     for (const task of findOverdue(this.#tasks.values(), Date.now())) {
       const threadId = task.progress[task.size]!
-      const worker = [this.#piscina, ...this.#retiring].flatMap((p) => p.threads).find((w) => w.threadId === threadId)
+      const worker = this.#generations().flatMap((p) => p.threads).find((w) => w.threadId === threadId)
       if (!worker) continue
       this.#log.warn(
         { fn: task.fn.name, version: task.fn.version, timeoutMs: task.fn.timeoutMs, graceMs: task.fn.timeoutGraceMs, threadId },
@@ -288,15 +325,24 @@ export class WorkerPool {
     for (let i = 0; i < task.size; i++) if (task.delivered[i] === 0) this.#deliver(task, i, outcomeOf(i))
   }
 
+  /** Every generation of threads: the current one, those retiring, and the next one while it starts. */
+  #generations(): Piscina[] {
+    return [this.#piscina, ...this.#retiring, ...(this.#warming ? [this.#warming] : [])]
+  }
+
   /** Lets running tasks finish, then stops the threads. */
   async close(): Promise<void> {
     clearInterval(this.#watchdog)
-    await Promise.all([this.#piscina, ...this.#retiring].map((p) => p.close()))
+    const all = this.#generations()
+    this.#warming = undefined
+    await Promise.all(all.map((p) => p.close()))
   }
 
   /** Stops the threads now; unfinished messages are reported as `requeue`. */
   async destroy(): Promise<void> {
     clearInterval(this.#watchdog)
-    await Promise.all([this.#piscina, ...this.#retiring].map((p) => p.destroy()))
+    const all = this.#generations()
+    this.#warming = undefined
+    await Promise.all(all.map((p) => p.destroy()))
   }
 }

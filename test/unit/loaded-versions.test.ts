@@ -16,6 +16,17 @@ describe('LoadedVersions', () => {
     expect(v.retired).toBe(1)
   })
 
+  it("lists each function's latest bundle, what new threads load before they take over", () => {
+    const v = new LoadedVersions()
+    v.loaded('a', '/b/1.mjs')
+    v.loaded('b', '/b/x.mjs')
+    v.loaded('a', '/b/2.mjs')
+    expect(v.latest()).toEqual([
+      ['a', '/b/2.mjs'],
+      ['b', '/b/x.mjs'],
+    ])
+  })
+
   it(`asks for new threads at ${RECYCLE_AFTER_RETIRED} retired versions, and starts over after`, () => {
     const v = new LoadedVersions()
     for (let i = 0; i <= RECYCLE_AFTER_RETIRED; i++) v.loaded('a', `/b/${i}.mjs`)
