@@ -45,6 +45,9 @@ const QUEUE_OPTIONS: typeof Piscina.queueOptionsSymbol = Piscina.queueOptionsSym
 /** A batch names its task; a warm-up probe names the thread (by index) it must load its bundle on. */
 type QueueTag = { jetfnTaskId: number } | { jetfnThread: number }
 
+/** How long a bundle may take to load in a thread (a preload, or new threads loading it ahead), ms. */
+const PRELOAD_TIMEOUT_MS = 30_000
+
 /** How long every task runs with crash tracking (`BatchTask.track`) after a thread died without a known culprit, ms. */
 const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
 
@@ -118,12 +121,24 @@ export class WorkerPool {
         probes.push(next.run(probe))
       }
     }
-    void Promise.allSettled(probes).then((results) => {
-      const failed = results.filter((r) => r.status === 'rejected').length
-      // A bundle that loaded before and not now is reported by its next batch (`unloadable`).
-      if (failed > 0) this.#log.warn({ failed, bundles: bundles.length }, 'new worker threads could not load every bundle ahead')
-      if (this.#warming !== next) return // closed meanwhile
+    // A bundle still loading after the preload's own limit does not hold the switch back.
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<'late'>((resolve) => {
+      timer = setTimeout(() => resolve('late'), PRELOAD_TIMEOUT_MS)
+      timer.unref()
+    })
+    void Promise.race([Promise.allSettled(probes), late]).then((results) => {
+      clearTimeout(timer)
+      // Closed meanwhile (the replica stopping): its probes were refused, nothing to report.
+      if (this.#warming !== next) return
       this.#warming = undefined
+      if (results === 'late') {
+        this.#log.warn({ bundles: bundles.length, timeoutMs: PRELOAD_TIMEOUT_MS }, 'new worker threads still loading bundles: switching to them anyway')
+      } else {
+        const failed = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')
+        // A bundle that loaded before and not now is reported by its next batch (`unloadable`).
+        if (failed.length > 0) this.#log.warn({ err: failed[0]!.reason, failed: failed.length, bundles: bundles.length }, 'new worker threads could not load every bundle ahead')
+      }
       const old = this.#piscina
       this.#piscina = next
       // The new threads have each function's latest bundle: loaded ahead, or (deployed while they
@@ -201,7 +216,7 @@ export class WorkerPool {
     const probe: BatchTask = { taskId: 0, fn: toWireFunction(fn, this.#maxPayload), count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('the bundle did not finish loading within 30 s')), 30_000)
+      timer = setTimeout(() => reject(new Error(`the bundle did not finish loading within ${PRELOAD_TIMEOUT_MS / 1000} s`)), PRELOAD_TIMEOUT_MS)
     })
     try {
       await Promise.race([this.#piscina.run(probe), timeout])
