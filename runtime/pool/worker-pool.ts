@@ -9,7 +9,7 @@
 import { Piscina, type PiscinaTask } from 'piscina'
 import type { Logger } from 'pino'
 import type { WorkerLogOptions } from '../log/worker-logger.ts'
-import type { BatchResult, BatchTask, Outcomes } from './protocol.ts'
+import type { BatchResult, BatchTask, Outcomes, WireFunction } from './protocol.ts'
 import { isOutcomeMessage } from './protocol.ts'
 import { attributeFailure, type PoolOutcome } from './crash-attribution.ts'
 import { DEFAULT_MAX_PAYLOAD, findOverdue, movingBlockingMs, newTaskState, toWireFunction, type DispatchFunction, type OutcomeSink, type TaskState } from './pool-task.ts'
@@ -50,6 +50,11 @@ const PRELOAD_TIMEOUT_MS = 30_000
 
 /** How long every task runs with crash tracking (`BatchTask.track`) after a thread died without a known culprit, ms. */
 const TRACK_AFTER_UNKNOWN_CRASH_MS = 60_000
+
+/** A task of no messages: the thread that takes it loads `fn`'s bundle, and it fails if that does not load. */
+function probeTask(fn: WireFunction): BatchTask {
+  return { taskId: 0, fn, count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+}
 
 export class WorkerPool {
   readonly threads: number
@@ -116,8 +121,7 @@ export class WorkerPool {
     const probes: Promise<unknown>[] = []
     for (let thread = 0; thread < this.threads; thread++) {
       for (const bundlePath of bundles) {
-        const probe: BatchTask & { [QUEUE_OPTIONS]?: QueueTag } = { taskId: 0, fn: { name: '', version: '', stream: '', bundlePath, decode: 'json', timeoutMs: 0 }, count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
-        probe[QUEUE_OPTIONS] = { jetfnThread: thread }
+        const probe = { ...probeTask({ name: '', version: '', stream: '', bundlePath, decode: 'json', timeoutMs: 0 }), [QUEUE_OPTIONS]: { jetfnThread: thread } satisfies QueueTag }
         probes.push(next.run(probe))
       }
     }
@@ -139,20 +143,25 @@ export class WorkerPool {
         // A bundle that loaded before and not now is reported by its next batch (`unloadable`).
         if (failed.length > 0) this.#log.warn({ err: failed[0]!.reason, failed: failed.length, bundles: bundles.length }, 'new worker threads could not load every bundle ahead')
       }
-      const old = this.#piscina
-      this.#piscina = next
-      // The new threads have each function's latest bundle: loaded ahead, or (deployed while they
-      // started) at its first batch there.
-      const live = this.#versions.latest()
-      this.#versions.reset()
-      for (const [fn, bundlePath] of live) this.#versions.loaded(fn, bundlePath)
+      this.#switchTo(next)
       this.#log.info({ retired, bundles: bundles.length }, 'worker threads recycled: retired function versions are dropped')
-      this.#retiring.add(old)
-      old.close().then(
-        () => this.#retiring.delete(old),
-        (err: unknown) => this.#log.warn({ err }, 'retired worker threads did not close cleanly'),
-      )
     })
+  }
+
+  /** New batches go to `next`; the current threads finish what they run, then close. */
+  #switchTo(next: Piscina): void {
+    const old = this.#piscina
+    this.#piscina = next
+    // The new threads have each function's latest bundle: loaded ahead, or (deployed while they
+    // started) at its first batch there.
+    const live = this.#versions.latest()
+    this.#versions.reset()
+    for (const [fn, bundlePath] of live) this.#versions.loaded(fn, bundlePath)
+    this.#retiring.add(old)
+    old.close().then(
+      () => this.#retiring.delete(old),
+      (err: unknown) => this.#log.warn({ err }, 'retired worker threads did not close cleanly'),
+    )
   }
 
   /** Messages handed to the pool whose outcome has not been reported yet. */
@@ -213,7 +222,7 @@ export class WorkerPool {
   async preload(fn: DispatchFunction): Promise<void> {
     this.#versions.loaded(fn.name, fn.bundlePath)
     this.#recycleIfDue()
-    const probe: BatchTask = { taskId: 0, fn: toWireFunction(fn, this.#maxPayload), count: 0, buffer: new ArrayBuffer(0), subjects: [], headers: null, track: false, progress: new SharedArrayBuffer(Float64Array.BYTES_PER_ELEMENT) }
+    const probe = probeTask(toWireFunction(fn, this.#maxPayload))
     let timer: NodeJS.Timeout | undefined
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(() => reject(new Error(`the bundle did not finish loading within ${PRELOAD_TIMEOUT_MS / 1000} s`)), PRELOAD_TIMEOUT_MS)
