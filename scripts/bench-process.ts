@@ -79,13 +79,27 @@ async function idleUsage(pid: number, seconds: number): Promise<{ rssBytes: numb
   return { rssBytes: (await procMemory(pid)).rss, cpuPct: +((cpuUs / wallUs) * 100).toFixed(2) }
 }
 
+/**
+ * Waits until a process is quiet: one window of `windowMs` in which it used at most `belowPct` % of
+ * a core, or `maxMs` passed. Returns how long it waited, ms. A fixed pause after start-up was too
+ * short on 16 cores: the replica with no functions was still busy (10 % of a core) in its idle
+ * window, and 100 idle functions came out at a negative CPU each.
+ */
+async function waitQuiet(pid: number, maxMs: number, windowMs = 1_000, belowPct = 5): Promise<number> {
+  const t0 = performance.now()
+  for (;;) {
+    const { cpuPct } = await idleUsage(pid, windowMs / 1000)
+    if (cpuPct <= belowPct || performance.now() - t0 >= maxMs) return performance.now() - t0
+  }
+}
+
 /** Case 6: 100 functions in one replica. Target: busy next to 99 idle ≥ 0.9 × alone. */
 export async function manyCase(env: BenchEnv): Promise<CaseResult> {
   const total = 100
   const n = env.quick ? 10_000 : 200_000
   const idleSeconds = env.quick ? 2 : 10
-  // After /readyz says ready: time for start-up work (JIT, GC) to die down before an idle window.
-  const settleMs = env.quick ? 500 : 2_000
+  // After /readyz says ready: start-up work (JIT, GC, threads) dies down before an idle window.
+  const settleMaxMs = env.quick ? 2_000 : 20_000
   const httpPort = await freePort()
   const project = await benchProject(env.root, 'many', { httpPort })
   const idleStream = 'MANY_IDLE'
@@ -98,16 +112,16 @@ export async function manyCase(env: BenchEnv): Promise<CaseResult> {
   let idle100: { rssBytes: number; cpuPct: number }
   try {
     await waitReady(httpPort, child)
-    await delay(settleMs)
+    let settled = await waitQuiet(child.pid!, settleMaxMs)
     idle0 = await idleUsage(child.pid!, idleSeconds)
-    env.log(`many: no functions: RSS ${mib(idle0.rssBytes)} MiB, CPU ${idle0.cpuPct} %`)
+    env.log(`many: no functions: RSS ${mib(idle0.rssBytes)} MiB, CPU ${idle0.cpuPct} % (quiet after ${(settled / 1000).toFixed(1)} s)`)
     const files = await Promise.all(idleNames.map((name, i) => project.addFunction(name, functionSource({ name, subject: `${idleStream}.f${i}` }))))
     await deploy(env, project.functionsDir, files)
     await waitConsumers(env.jsm, idleStream, total)
     await waitReady(httpPort, child)
-    await delay(settleMs)
+    settled = await waitQuiet(child.pid!, settleMaxMs)
     idle100 = await idleUsage(child.pid!, idleSeconds)
-    env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} %`)
+    env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} % (quiet after ${(settled / 1000).toFixed(1)} s)`)
 
     // Runs alternate next to 99 idle ones and alone (the idle ones removed, then deployed
     // again), after one warm-up drain that is not counted: run in two blocks, the first block

@@ -27,7 +27,7 @@ import { NatsServerProcess } from '../runtime/nats/nats-server-process.ts'
 import { openRegistry, type BenchEnv } from './bench-jetfn.ts'
 import { deployCase, latencyCase } from './bench-latency.ts'
 import { memoryCase, manyCase } from './bench-process.ts'
-import { renderTable, type CaseResult } from './bench-report.ts'
+import { mib, renderTable, type CaseResult } from './bench-report.ts'
 import { calibratePbkdf2 } from './bench-support.ts'
 import { coldCase } from './bench-cold.ts'
 import { peerRows, REDIS_MISSING, startRedis, type LocalRedis } from './bench-peers.ts'
@@ -135,7 +135,15 @@ console.log(renderTable(results))
 const targets = issueTargets(results)
 console.log(`\n${renderTargets(targets)}`)
 const many = results.find((r): r is CaseResult => r.case === 'many' && !('error' in r))
-if (many) console.log(`100 idle functions: ${many.details.perFunctionRssKiB} KiB RSS and ${many.details.perFunctionCpuPctOfCore} % of a core per function`)
+if (many) {
+  type Idle = { rssBytes: number; cpuPct: number }
+  const d = many.details as { perFunctionRssKiB: number; perFunctionCpuPctOfCore: number; idleNoFunctions: Idle; idleWithFunctions: Idle }
+  const [with100, without] = [d.idleWithFunctions, d.idleNoFunctions]
+  // Within the noise of the idle windows (GC, timers) a difference can come out negative: say so rather than print it.
+  const rss = d.perFunctionRssKiB > 0 ? `${d.perFunctionRssKiB} KiB RSS` : `no measurable RSS (${mib(with100.rssBytes)} MiB with them, ${mib(without.rssBytes)} without)`
+  const cpu = d.perFunctionCpuPctOfCore > 0 ? `${d.perFunctionCpuPctOfCore} % of a core` : `no measurable CPU (${with100.cpuPct} % of a core with them, ${without.cpuPct} % without)`
+  console.log(`100 idle functions: ${rss} and ${cpu} per function`)
+}
 const report = {
   meta: {
     started: started.toISOString(),
