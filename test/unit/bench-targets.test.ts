@@ -47,6 +47,13 @@ describe('issueTargets', () => {
     expect(cpu!.measured).toMatch(/raw loop on threads with their own connections, no handler: 1\.60x\)$/)
   })
 
+  it('shows a ratio as the case table does, not rounded a second time', () => {
+    // 95,770 / 98,182 msg/s: 0.9754 shown as 0.98x by the case, kept as 0.975 in the JSON.
+    const cold = { ...result('cold', 0.975, { defaultConcurrencyRatio: 0.887, coldDefaultConcurrencyRuns: [87_143] }), comparison: { kind: 'ratio' as const, value: 0.975, text: '0.98x (default concurrency 8: 87,143 msg/s, 0.89x)' } }
+    const [, coldTarget] = issueTargets([cold])
+    expect(coldTarget!.measured).toMatch(/^0\.98x \(/)
+  })
+
   it('marks what the run did not measure, and shows BullMQ without judging it', () => {
     const bullmq = { ...result('peer-bullmq', NaN), baseline: { value: null, unit: 'msg/s', text: 'redis-server not installed: apt-get install redis-server' } }
     const targets = issueTargets([bullmq])
