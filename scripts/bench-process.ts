@@ -114,14 +114,14 @@ export async function manyCase(env: BenchEnv): Promise<CaseResult> {
     await waitReady(httpPort, child)
     let settled = await waitQuiet(child.pid!, settleMaxMs)
     idle0 = await idleUsage(child.pid!, idleSeconds)
-    env.log(`many: no functions: RSS ${mib(idle0.rssBytes)} MiB, CPU ${idle0.cpuPct} % (quiet after ${(settled / 1000).toFixed(1)} s)`)
+    env.log(`many: no functions: RSS ${mib(idle0.rssBytes)} MiB, CPU ${idle0.cpuPct} % (measured after waiting ${(settled / 1000).toFixed(1)} s for it to go quiet)`)
     const files = await Promise.all(idleNames.map((name, i) => project.addFunction(name, functionSource({ name, subject: `${idleStream}.f${i}` }))))
     await deploy(env, project.functionsDir, files)
     await waitConsumers(env.jsm, idleStream, total)
     await waitReady(httpPort, child)
     settled = await waitQuiet(child.pid!, settleMaxMs)
     idle100 = await idleUsage(child.pid!, idleSeconds)
-    env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} % (quiet after ${(settled / 1000).toFixed(1)} s)`)
+    env.log(`many: ${total} idle functions: RSS ${mib(idle100.rssBytes)} MiB, CPU ${idle100.cpuPct} % (measured after waiting ${(settled / 1000).toFixed(1)} s for it to go quiet)`)
 
     // Runs alternate next to 99 idle ones and alone (the idle ones removed, then deployed
     // again), after one warm-up drain that is not counted: run in two blocks, the first block
