@@ -13,8 +13,8 @@ import { fmtInt, mib, msgRate, type CaseResult } from './bench-report.ts'
 
 const CONCURRENCY = 512
 
-/** Peak RSS of an `fn start` replica that drains a backlog of `n` (deployed before it starts). */
-async function peakRss(env: BenchEnv, project: BenchProject, n: number, label: string): Promise<{ hwm: number; seconds: number }> {
+/** Peak RSS of a fresh `fn start` replica that drains a backlog of `n` (deployed before it starts), and the drain's seconds. */
+export async function peakRss(env: BenchEnv, project: BenchProject, n: number, label: string): Promise<{ hwm: number; seconds: number }> {
   const stream = `MEMORY_${label.toUpperCase()}`
   const name = `memory_${label}`
   await env.jsm.streams.add({ name: stream, subjects: [`${stream}.>`] })
