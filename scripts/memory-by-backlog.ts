@@ -21,8 +21,11 @@ import { fmtInt, mib } from './bench-report.ts'
 import { benchProject } from './bench-support.ts'
 
 const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10000,100000,300000,1000000' }, rounds: { type: 'string', default: '2' } } })
-const sizes = values.sizes.split(',').map((s) => Number(s.trim()))
-for (const s of sizes) if (!Number.isInteger(s) || s < 1) throw new Error(`--sizes: '${s}' is not a positive integer`)
+const sizes = values.sizes.split(',').map((s) => {
+  const n = Number(s.trim())
+  if (!Number.isInteger(n) || n < 1) throw new Error(`--sizes: '${s.trim()}' is not a positive integer (e.g. --sizes 10000,1000000)`)
+  return n
+})
 const rounds = Number(values.rounds)
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a positive integer (got '${values.rounds}')`)
 
